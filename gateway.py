@@ -1,0 +1,187 @@
+"""union-gateway: settings → sources → schema → Starlette, lifespan, CLI entry."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import typer
+from rich.console import Console
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sources.database import Databases, simulator_url, source_urls
+from sources.embedded import start_embedded
+from sources.settings import SOURCES, Settings
+
+log = logging.getLogger("union_gateway")
+console = Console(stderr=True)
+
+
+# --------------------------------------------------------------------------- runtime
+
+@dataclass
+class Runtime:
+    """What a process needs before it opens pools: settings and every URL."""
+
+    settings: Settings
+    urls: dict[str, str]  # each source, plus "simulator"
+    embedded_server: Any = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.embedded_server is not None
+
+
+@contextlib.contextmanager
+def open_runtime(settings: Settings | None = None) -> Iterator[Runtime]:
+    """Resolve URLs, starting the embedded PostgreSQL when none is set."""
+    settings = settings or Settings()
+    server = None
+    embedded_url = None
+    if settings.embedded:
+        embedded_url, server = start_embedded(settings.home)
+    urls = source_urls(settings, embedded_url)
+    urls["simulator"] = simulator_url(settings, urls)
+    try:
+        yield Runtime(settings=settings, urls=urls, embedded_server=server)
+    finally:
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.cleanup()
+
+
+# --------------------------------------------------------------------------- app
+
+@dataclass
+class AppState:
+    """Resources opened in the lifespan and shared by every request."""
+
+    runtime: Runtime
+    databases: Databases = field(init=False)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.gateway
+    sources = {}
+    ready = True
+    for source in SOURCES:
+        try:
+            async with asyncio.timeout(2):
+                await state.databases[source].fetchval("SELECT 1")
+            sources[source] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by class only
+            sources[source] = f"unavailable: {type(exc).__name__}"
+            ready = False
+    body = {"status": "ready" if ready else "not ready", "sources": sources}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    """The ASGI app; pools open in its lifespan and close with it."""
+    state = AppState(runtime=runtime)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settings = runtime.settings
+        state.databases = await Databases(runtime.urls).open(
+            min_size=settings.pool_min_size, max_size=settings.pool_max_size
+        )
+        try:
+            yield
+        finally:
+            await state.databases.close()
+
+    routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = state
+    return app
+
+
+# --------------------------------------------------------------------------- CLI
+
+cli = typer.Typer(help="union-gateway: one GraphQL API over the federation's union services.", no_args_is_help=True)
+apikey_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+cli.add_typer(apikey_cli, name="apikey")
+
+
+def _migrate(runtime: Runtime) -> dict[str, list[str]]:
+    from sources.migrations import migrate_all
+
+    return asyncio.run(migrate_all(runtime.urls))
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending migrations to every configured database."""
+    with open_runtime() as runtime:
+        applied = _migrate(runtime)
+    for name, versions in applied.items():
+        console.print(f"{name}: {', '.join(versions) if versions else 'up to date'}")
+
+
+@cli.command()
+def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+          port: int = typer.Option(8000, help="Port to listen on.")) -> None:
+    """Run the gateway (embedded PostgreSQL and demo data when no URL is set)."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO)
+    with open_runtime() as runtime:
+        _migrate(runtime)
+        app = create_app(runtime)
+        console.print(f"GraphQL: http://{host}:{port}/graphql")
+        uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+
+
+@apikey_cli.command("create")
+def apikey_create(name: str = typer.Option(..., help="Who the key is for."),
+                  org: str = typer.Option(..., help="Organization id the key is bound to."),
+                  scopes: str = typer.Option(..., help="Comma-separated scopes, e.g. members:read,claims:read.")) -> None:
+    """Create a key; the key itself is printed once, alone on the last line."""
+    from commands.apikeys import create
+
+    with open_runtime() as runtime:
+        _migrate(runtime)
+        key_id, secret = asyncio.run(create(runtime.urls["members"], name=name, org=org, scopes=scopes))
+    console.print(f"created {key_id}; store the key now, it is not shown again:")
+    print(secret)
+
+
+@apikey_cli.command("list")
+def apikey_list() -> None:
+    """List keys (never their secrets)."""
+    from commands.apikeys import show_list
+
+    with open_runtime() as runtime:
+        _migrate(runtime)
+        asyncio.run(show_list(runtime.urls["members"]))
+
+
+@apikey_cli.command("revoke")
+def apikey_revoke(key_id: str) -> None:
+    """Revoke a key at once, on every replica."""
+    from commands.apikeys import revoke
+
+    with open_runtime() as runtime:
+        _migrate(runtime)
+        if not asyncio.run(revoke(runtime.urls["members"], key_id)):
+            console.print(f"[red]no active key {key_id}[/red]")
+            raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
+
+
+if __name__ == "__main__":
+    cli()

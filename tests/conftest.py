@@ -1,0 +1,50 @@
+"""Shared fixtures: a real PostgreSQL, a fresh migrated database per test."""
+from __future__ import annotations
+
+import pytest
+import pytest_asyncio
+
+from sources.database import Databases
+from sources.settings import Settings
+from tests import pg
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory):
+    url, server = pg.start_server(tmp_path_factory.mktemp("pg"))
+    yield url
+    if server is not None:
+        server.cleanup()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pg_template(pg_admin_url: str) -> str:
+    name = await pg.create_template(pg_admin_url)
+    yield name
+    await pg.drop_database(pg_admin_url, name)
+
+
+@pytest_asyncio.fixture
+async def database_url(pg_admin_url: str, pg_template: str):
+    """URL of a fresh, migrated database that only this test uses."""
+    name = await pg.create_database(pg_admin_url, pg_template)
+    yield pg.with_database(pg_admin_url, name)
+    await pg.drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def urls(database_url: str) -> dict[str, str]:
+    """Every source (and the simulator) on the test's database."""
+    return {s: database_url for s in ("members", "claims", "contracts", "recruitment", "simulator")}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path) -> Settings:
+    return Settings(database_url=database_url, home=tmp_path / "home", _env_file=None)
+
+
+@pytest_asyncio.fixture
+async def databases(urls: dict[str, str]):
+    dbs = await Databases({k: v for k, v in urls.items() if k != "simulator"}).open(min_size=1, max_size=5)
+    yield dbs
+    await dbs.close()
