@@ -66,6 +66,8 @@ class AppState:
 
     runtime: Runtime
     databases: Databases = field(init=False)
+    #: sources.insurance.InsuranceClient, one per process (set in the lifespan).
+    insurance: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
