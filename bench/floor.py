@@ -1,0 +1,232 @@
+"""The floor: a hand-written Starlette + asyncpg + orjson endpoint for W1 and W2.
+
+It returns the same JSON as the gateway's W1/W2 operations, with the
+fewest statements we know how to write and no GraphQL at all: what no
+GraphQL layer can beat. It keeps the same source boundaries (no SQL across
+sources) and checks the same API key, so the comparison is honest.
+
+    python -m bench.floor --port 8101   (UNION_GATEWAY_DATABASE_URL, UNION_GATEWAY_INSURANCE_URL)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from decimal import Decimal
+
+import asyncpg
+import httpx
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sources.api_keys import KeyAuthenticator
+
+TWO_PLACES = Decimal("0.01")
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(TWO_PLACES))
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return _money(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(type(value))
+
+
+def _dumps(payload: object) -> bytes:
+    return orjson.dumps(payload, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+def _status(start: date, end: date, cancelled: bool, today: date) -> str:
+    if cancelled:
+        return "CANCELLED"
+    return "EXPIRED" if today > end else "ACTIVE"
+
+
+class Floor:
+    def __init__(self, url: str, insurance_url: str | None) -> None:
+        self.url = url
+        self.insurance_url = insurance_url
+        self.statements = 0
+
+    async def open(self) -> None:
+        self.pool = await asyncpg.create_pool(self.url, min_size=2, max_size=10)
+        self.authenticator = KeyAuthenticator(self.pool, ttl=30)
+        self.http = httpx.AsyncClient(base_url=self.insurance_url or "http://127.0.0.1:1", timeout=5)
+
+    async def close(self) -> None:
+        await self.pool.close()
+        await self.http.aclose()
+
+    async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        self.statements += 1
+        return await self.pool.fetch(sql, *args)
+
+    async def enrollments(self, member_ids: list[str], *, detailed: bool) -> dict[str, list[dict]]:
+        rows = await self.fetch(
+            """SELECT e.id, e.member_id, e.coverage_start, e.coverage_end, e.premium_paid, e.cancelled,
+                      p.code, p.name
+               FROM claims.enrollments e JOIN claims.plans p ON p.code = e.plan_code
+               WHERE e.member_id = ANY($1) ORDER BY e.member_id, e.coverage_start, e.id""",
+            member_ids,
+        )
+        today = date.today()
+        out: dict[str, list[dict]] = {m: [] for m in member_ids}
+        for r in rows:
+            if detailed:
+                out[r["member_id"]].append({
+                    "id": str(r["id"]), "coverageStart": r["coverage_start"], "coverageEnd": r["coverage_end"],
+                    "premiumPaid": r["premium_paid"],
+                    "status": _status(r["coverage_start"], r["coverage_end"], r["cancelled"], today),
+                    "plan": {"code": r["code"], "name": r["name"]},
+                })
+            else:
+                out[r["member_id"]].append({"id": str(r["id"]), "coverageStart": r["coverage_start"],
+                                            "plan": {"code": r["code"]}})
+        return out
+
+    async def claims_page(self, member_ids: list[str], first: int) -> tuple[dict[str, list[asyncpg.Record]], dict[str, int]]:
+        rows = await self.fetch(
+            """SELECT * FROM (
+                 SELECT c.*, row_number() OVER (PARTITION BY member_id ORDER BY id DESC) AS rn,
+                        count(*) OVER (PARTITION BY member_id) AS total
+                 FROM claims.claims c WHERE member_id = ANY($1)) t
+               WHERE rn <= $2 ORDER BY member_id, id DESC""",
+            member_ids, first,
+        )
+        pages: dict[str, list[asyncpg.Record]] = {m: [] for m in member_ids}
+        totals: dict[str, int] = {m: 0 for m in member_ids}
+        for r in rows:
+            pages[r["member_id"]].append(r)
+            totals[r["member_id"]] = r["total"]
+        return pages, totals
+
+    async def lines(self, claim_ids: list[int]) -> dict[int, list[asyncpg.Record]]:
+        rows = await self.fetch(
+            "SELECT claim_id, benefit, plan_code, amount FROM claims.claim_lines WHERE claim_id = ANY($1)"
+            " ORDER BY claim_id, line_no", claim_ids)
+        out: dict[int, list[asyncpg.Record]] = {c: [] for c in claim_ids}
+        for r in rows:
+            out[r["claim_id"]].append(r)
+        return out
+
+    async def settlements(self, ids: list[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        response = await self.http.post("/v1/settlements/batch-get", json={"ids": sorted(set(ids))})
+        response.raise_for_status()
+        return {r["settlement_id"]: r for r in response.json()["records"]}
+
+    async def member_page(self, member_id: str) -> dict | None:
+        rows = await self.fetch(
+            """SELECT m.id, m.name, m.gender, m.birth_date, m.employment_type, m.joined_on,
+                      e.id AS employer_id, e.name AS employer_name, e.industry,
+                      o.id AS org_id, o.name AS org_name, o.level
+               FROM members.members m JOIN members.employers e ON e.id = m.employer_id
+               JOIN members.organizations o ON o.id = m.organization_id WHERE m.id = $1""", member_id)
+        if not rows:
+            return None
+        m = rows[0]
+        enrollments = (await self.enrollments([member_id], detailed=True))[member_id]
+        pages, totals = await self.claims_page([member_id], 20)
+        claims = pages[member_id]
+        lines = await self.lines([c["id"] for c in claims])
+        settlements = await self.settlements([c["settlement_id"] for c in claims if c["settlement_id"]])
+        edges = []
+        for c in claims:
+            s = settlements.get(c["settlement_id"]) if c["settlement_id"] else None
+            edges.append({"node": {
+                "id": str(c["id"]), "kind": c["kind"], "status": c["status"], "totalPayout": c["total_payout"],
+                "submittedAt": c["submitted_at"],
+                "lines": [{"benefit": l["benefit"], "planCode": l["plan_code"], "amount": l["amount"]} for l in lines[c["id"]]],
+                "settlement": None if s is None else {
+                    "id": s["settlement_id"], "hospitalName": s["hospital_name"], "admissionDate": s["admission_date"],
+                    "dischargeDate": s["discharge_date"], "totalCost": _money(Decimal(s["total_cost"]))},
+            }})
+        return {
+            "id": m["id"], "name": m["name"], "gender": m["gender"], "birthDate": m["birth_date"],
+            "employmentType": m["employment_type"], "joinedOn": m["joined_on"],
+            "employer": {"id": m["employer_id"], "name": m["employer_name"], "industry": m["industry"]},
+            "organization": {"id": m["org_id"], "name": m["org_name"], "level": m["level"]},
+            "enrollments": enrollments,
+            "claims": {"totalCount": totals[member_id], "edges": edges},
+        }
+
+    async def staff_list(self, district: str) -> dict:
+        rows = await self.fetch(
+            """WITH scope AS (SELECT id FROM members.organizations
+                              WHERE path LIKE (SELECT path FROM members.organizations WHERE id = $1) || '%')
+               SELECT m.id, m.name, e.id AS employer_id, e.name AS employer_name, o.id AS org_id, o.name AS org_name,
+                      count(*) OVER () AS total
+               FROM members.members m JOIN members.employers e ON e.id = m.employer_id
+               JOIN members.organizations o ON o.id = m.organization_id
+               WHERE m.organization_id IN (SELECT id FROM scope)
+               ORDER BY m.id LIMIT 50""", district)
+        ids = [r["id"] for r in rows]
+        enrollments = await self.enrollments(ids, detailed=False)
+        pages, _ = await self.claims_page(ids, 5)
+        lines = await self.lines([c["id"] for p in pages.values() for c in p])
+        edges = [{"node": {
+            "id": r["id"], "name": r["name"],
+            "employer": {"id": r["employer_id"], "name": r["employer_name"]},
+            "organization": {"id": r["org_id"], "name": r["org_name"]},
+            "enrollments": enrollments[r["id"]],
+            "claims": {"edges": [{"node": {
+                "id": str(c["id"]), "status": c["status"], "totalPayout": c["total_payout"],
+                "lines": [{"benefit": l["benefit"], "amount": l["amount"]} for l in lines[c["id"]]],
+            }} for c in pages[r["id"]]]},
+        }} for r in rows]
+        return {"totalCount": rows[0]["total"] if rows else 0, "edges": edges}
+
+
+def create_floor_app(url: str, insurance_url: str | None) -> Starlette:
+    floor = Floor(url, insurance_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        await floor.open()
+        yield
+        await floor.close()
+
+    async def endpoint(request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        key = await floor.authenticator.authenticate(auth.removeprefix("Bearer ").strip())
+        if key is None:
+            return Response(_dumps({"errors": [{"message": "unauthenticated"}]}), status_code=401,
+                            media_type="application/json")
+        body = orjson.loads(await request.body())
+        variables = body.get("variables") or {}
+        if request.path_params["workload"] == "w1":
+            data = {"member": await floor.member_page(variables["id"])}
+        else:
+            data = {"members": await floor.staff_list(variables["district"])}
+        return Response(_dumps({"data": data}), media_type="application/json")
+
+    async def stats(request: Request) -> Response:
+        return Response(_dumps({"statements": floor.statements}), media_type="application/json")
+
+    return Starlette(routes=[Route("/floor/{workload}", endpoint, methods=["POST"]), Route("/stats", stats)],
+                     lifespan=lifespan)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8101)
+    args = parser.parse_args()
+    app = create_floor_app(os.environ["UNION_GATEWAY_DATABASE_URL"], os.environ.get("UNION_GATEWAY_INSURANCE_URL"))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
