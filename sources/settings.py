@@ -26,12 +26,20 @@ class Settings(BaseSettings):
     insurance_token: str | None = None
     insurance_timeout_seconds: float = 2.0
     insurance_max_attempts: int = 4
+    #: Consecutive failed insurance calls that open the circuit breaker.
+    insurance_breaker_threshold: int = 5
+    #: Seconds the open breaker refuses calls before one probe is let through.
+    insurance_breaker_cooldown_seconds: float = 10.0
 
     redis_url: str | None = None
 
     #: Where the embedded PostgreSQL keeps its data when no URL is set.
     home: Path = Field(default_factory=lambda: Path.cwd() / ".union-gateway")
     demo_members: int = 3000
+
+    #: False turns dataloader batching off: every load is its own statement.
+    #: Only the benchmark's N+1 baseline uses it.
+    dataloader_batching: bool = True
 
     pool_min_size: int = 1
     pool_max_size: int = 10
