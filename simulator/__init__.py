@@ -1,0 +1,1 @@
+"""The medical-insurance simulator (medical-insurance.yaml over insurance_sim.*)."""

@@ -48,3 +48,27 @@ async def databases(urls: dict[str, str]):
     dbs = await Databases({k: v for k, v in urls.items() if k != "simulator"}).open(min_size=1, max_size=5)
     yield dbs
     await dbs.close()
+
+
+@pytest_asyncio.fixture
+async def simulator(database_url: str):
+    """The medical-insurance simulator on a loopback socket, over this test's database."""
+    from simulator.server import start_simulator
+
+    running = await start_simulator(database_url)
+    yield running
+    await running.stop()
+
+
+@pytest_asyncio.fixture
+async def insurance_client(simulator):
+    """An InsuranceClient pointed at `simulator`, with short timeouts and backoff so failures are quick."""
+    from sources.circuit_breaker import CircuitBreaker
+    from sources.insurance import InsuranceClient
+
+    client = InsuranceClient(
+        base_url=simulator.url, timeout=0.5, max_attempts=3, backoff_base=0.02, backoff_max=0.1,
+        max_retry_after=3.0, breaker=CircuitBreaker(failure_threshold=5, reset_timeout=1.0),
+    )
+    yield client
+    await client.aclose()
