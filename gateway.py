@@ -185,5 +185,27 @@ def apikey_revoke(key_id: str) -> None:
     console.print(f"revoked {key_id}")
 
 
+@cli.command("import")
+def import_(kind: str = typer.Argument(..., help="organizations, employers, members, contracts, events or postings."),
+            file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                        help="UTF-8 CSV with a header row (OPERATOR.md lists the columns).")) -> None:
+    """Bulk-load one CSV file, all or nothing; every bad row is reported as FILE:LINE: column: reason."""
+    from commands.importer import KINDS, ImportRejected, import_file
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(KINDS)}", param_hint="KIND")
+    with open_runtime() as runtime:
+        _migrate(runtime)
+        try:
+            summary = asyncio.run(import_file(runtime.urls, kind=kind, path=file))
+        except ImportRejected as rejected:
+            # Plain writes, one problem a line and nothing else, for scripts to parse; rich
+            # would wrap long lines and read '[...]' as markup.
+            sys.stderr.write("".join(line + "\n" for line in rejected.lines()))
+            raise typer.Exit(1) from None
+    print(f"{kind}: {summary.rows} rows ({summary.inserted} inserted, {summary.updated} updated) "
+          f"in {summary.seconds:.1f} s")
+
+
 if __name__ == "__main__":
     cli()
