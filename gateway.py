@@ -207,5 +207,22 @@ def import_(kind: str = typer.Argument(..., help="organizations, employers, memb
           f"in {summary.seconds:.1f} s")
 
 
+@cli.command("insurance-sim")
+def insurance_sim(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+                  port: int = typer.Option(8001, help="Port to listen on.")) -> None:
+    """Run the medical-insurance simulator alone."""
+    import uvicorn
+
+    from simulator.app import create_simulator_app
+
+    logging.basicConfig(level=logging.INFO)
+    with open_runtime() as runtime:
+        _migrate(runtime)
+        # The same token the gateway sends, so both sides agree without more configuration.
+        app = create_simulator_app(runtime.urls["simulator"], token=runtime.settings.insurance_token)
+        console.print(f"medical-insurance simulator: http://{host}:{port}/v1/ (admin under /sim/)")
+        uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+
+
 if __name__ == "__main__":
     cli()
