@@ -6,6 +6,14 @@ from typing import Any
 
 import httpx
 
+from domain.national_id import check_digit
+
+
+def sample_national_id(n: int) -> str:
+    """A valid GB 11643 id (born 1980 onwards in Wuxi's Liangxi district), distinct for each n >= 0."""
+    first17 = f"320213{(date(1980, 1, 1) + timedelta(days=n // 1000)):%Y%m%d}{n % 1000:03d}"
+    return first17 + check_digit(first17)
+
 
 def settlement_json(settlement_id: str, national_id: str, **fields: Any) -> dict[str, Any]:
     """A plausible settled stay as POST /sim/settlements takes it; `fields` override any value."""

@@ -8,8 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.national_id import check_digit
-from simulator.admin import settlement_json
+from simulator.admin import sample_national_id, settlement_json
 from simulator.server import start_simulator
 from sources.circuit_breaker import CircuitBreaker
 from sources.insurance import CallRecord, InsuranceClient, InsuranceUnavailable, Settlement
@@ -21,10 +20,7 @@ SEARCH = "/v1/settlements/search"
 COVERAGE = "/v1/coverage/batch-get"
 
 
-def national_id(n: int) -> str:
-    """A valid GB 11643 id, distinct for each n."""
-    first17 = f"320202{(date(1980, 1, 1) + timedelta(days=n // 1000)):%Y%m%d}{n % 1000:03d}"
-    return first17 + check_digit(first17)
+national_id = sample_national_id
 
 
 @pytest.fixture

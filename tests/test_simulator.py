@@ -1,22 +1,18 @@
 """The simulator speaks medical-insurance.yaml over a real socket, and its /sim/ admin works."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 
-from domain.national_id import check_digit
-from simulator.admin import settlement_json
+from simulator.admin import sample_national_id, settlement_json
 from simulator.server import start_simulator
 
 SHANGHAI = timezone(timedelta(hours=8))
 
 
-def national_id(n: int) -> str:
-    """A valid GB 11643 id, distinct for each n."""
-    first17 = f"320202{(date(1980, 1, 1) + timedelta(days=n // 1000)):%Y%m%d}{n % 1000:03d}"
-    return first17 + check_digit(first17)
+national_id = sample_national_id
 
 
 @pytest.fixture
