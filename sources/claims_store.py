@@ -1,0 +1,426 @@
+"""Writes of the claims source: enrolments, claims with their lines, reviews, payments, sweep state.
+
+Every write that reads a member's usage or enrolments first takes a
+transaction-scoped advisory lock on the member id, so two claims (or an
+enrolment and a claim) of one member run one after the other and a cap is
+never overdrawn; members do not wait on each other. A claim, its lines and
+its `NOTIFY claim_updated` commit together or not at all. Idempotency rests
+on the partial unique indexes on (member_id, settlement_id) and (member_id,
+assessment_ref): an insert that loses a race does nothing and the winner's
+claim is read back.
+"""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, AsyncIterator, Callable, Sequence
+
+import asyncpg
+
+from resolvers.decision import Decision, Term, Usage, UsageByBenefit
+from resolvers.plan_schedule import Schedule, load_schedule
+
+#: The channel subscribers LISTEN on; the payload is the claim id.
+CLAIM_UPDATED_CHANNEL = "claim_updated"
+
+PENDING_REVIEW = "PENDING_REVIEW"
+
+
+class EnrollmentOverlap(Exception):
+    """The member already holds an enrolment of the plan whose term overlaps the new one."""
+
+    def __init__(self, existing: "EnrollmentRecord") -> None:
+        super().__init__(
+            f"member already enrolled in {existing.plan_code} from {existing.coverage_start} to {existing.coverage_end}"
+        )
+        self.existing = existing
+
+
+class ClaimStateError(Exception):
+    """The claim is not in a state that allows the action (e.g. paying a rejected claim)."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PaymentRefTaken(Exception):
+    """The payment reference already records the payment of another claim."""
+
+
+@dataclass(frozen=True)
+class EnrollmentRecord:
+    id: int
+    member_id: str
+    organization_id: str
+    plan_code: str
+    coverage_start: date
+    coverage_end: date
+    premium_paid: Decimal
+    cancelled: bool
+    created_at: datetime
+
+    def term(self) -> Term:
+        return Term(id=self.id, plan_code=self.plan_code, coverage_start=self.coverage_start,
+                    coverage_end=self.coverage_end, cancelled=self.cancelled)
+
+
+@dataclass(frozen=True)
+class ClaimLineRecord:
+    line_no: int
+    enrollment_id: int
+    plan_code: str
+    benefit: str
+    amount: Decimal
+    days: int | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    id: int
+    member_id: str
+    organization_id: str
+    kind: str
+    status: str
+    rejection_reason: str | None
+    settlement_id: str | None
+    accident_date: date | None
+    disability_grade: int | None
+    assessment_ref: str | None
+    total_payout: Decimal
+    submitted_at: datetime
+    decided_at: datetime | None
+    paid_at: datetime | None
+    payment_ref: str | None
+    review_note: str | None
+    origin: str
+    lines: tuple[ClaimLineRecord, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class NewClaim:
+    """A claim to open; exactly one of settlement_id / assessment_ref is its idempotency key."""
+
+    member_id: str
+    organization_id: str
+    kind: str
+    settlement_id: str | None = None
+    accident_date: date | None = None
+    disability_grade: int | None = None
+    assessment_ref: str | None = None
+    origin: str = "SUBMITTED"
+
+
+@dataclass(frozen=True)
+class ClaimFacts:
+    """What a decision reads from the claims source, read under the member's lock."""
+
+    terms: list[Term]
+    schedule: Schedule
+    usage: UsageByBenefit
+
+
+Decider = Callable[[ClaimFacts], Decision]
+
+_ENROLLMENT_COLUMNS = (
+    "id, member_id, organization_id, plan_code, coverage_start, coverage_end, premium_paid, cancelled, created_at"
+)
+_CLAIM_COLUMNS = (
+    "id, member_id, organization_id, kind, status, rejection_reason, settlement_id, accident_date,"
+    " disability_grade, assessment_ref, total_payout, submitted_at, decided_at, paid_at, payment_ref,"
+    " review_note, origin"
+)
+
+
+# --------------------------------------------------------------------------- plumbing
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """One connection in one transaction, committed on leaving the block."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            yield conn
+
+
+async def lock_member(conn: asyncpg.Connection, member_id: str) -> None:
+    """Serialize this transaction with every other write of the same member's claims and enrolments."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('union-gateway:claims:member:' || $1::text, 0))", member_id
+    )
+
+
+async def notify_claim_updated(conn: asyncpg.Connection, claim_id: int) -> None:
+    """Queued with the transaction: listeners hear of the change only if it commits."""
+    await conn.execute("SELECT pg_notify($1, $2)", CLAIM_UPDATED_CHANNEL, str(claim_id))
+
+
+# --------------------------------------------------------------------------- enrolments
+
+def _enrollment(row: Any) -> EnrollmentRecord:
+    return EnrollmentRecord(**dict(row))
+
+
+async def enrollments_of(conn: asyncpg.Connection | asyncpg.Pool, member_id: str) -> list[EnrollmentRecord]:
+    """Every enrolment of a member, cancelled ones included, oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {_ENROLLMENT_COLUMNS} FROM claims.enrollments WHERE member_id = $1 ORDER BY coverage_start, id",
+        member_id,
+    )
+    return [_enrollment(row) for row in rows]
+
+
+async def enroll(pool: asyncpg.Pool, *, member_id: str, organization_id: str, plan_code: str,
+                 coverage_start: date, coverage_end: date, premium: Decimal) -> EnrollmentRecord:
+    """Record an enrolment; raises EnrollmentOverlap if the member holds the plan for any of those days."""
+    async with transaction(pool) as conn:
+        await lock_member(conn, member_id)
+        clash = await conn.fetchrow(
+            f"SELECT {_ENROLLMENT_COLUMNS} FROM claims.enrollments"
+            " WHERE member_id = $1 AND plan_code = $2 AND NOT cancelled"
+            " AND coverage_start <= $4 AND coverage_end >= $3 ORDER BY coverage_start LIMIT 1",
+            member_id, plan_code, coverage_start, coverage_end,
+        )
+        if clash is not None:
+            raise EnrollmentOverlap(_enrollment(clash))
+        row = await conn.fetchrow(
+            "INSERT INTO claims.enrollments (member_id, organization_id, plan_code, coverage_start, coverage_end,"
+            f" premium_paid) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_ENROLLMENT_COLUMNS}",
+            member_id, organization_id, plan_code, coverage_start, coverage_end, premium,
+        )
+    return _enrollment(row)
+
+
+# --------------------------------------------------------------------------- reading claims
+
+async def _with_lines(conn: asyncpg.Connection | asyncpg.Pool, rows: Sequence[Any]) -> list[ClaimRecord]:
+    if not rows:
+        return []
+    ids = [row["id"] for row in rows]
+    lines: dict[int, list[ClaimLineRecord]] = {}
+    for line in await conn.fetch(
+        "SELECT claim_id, line_no, enrollment_id, plan_code, benefit, amount, days, note"
+        " FROM claims.claim_lines WHERE claim_id = ANY($1::bigint[]) ORDER BY claim_id, line_no",
+        ids,
+    ):
+        values = dict(line)
+        lines.setdefault(values.pop("claim_id"), []).append(ClaimLineRecord(**values))
+    return [ClaimRecord(**dict(row), lines=tuple(lines.get(row["id"], ()))) for row in rows]
+
+
+async def claim_by_id(conn: asyncpg.Connection | asyncpg.Pool, claim_id: int, *, for_update: bool = False) -> ClaimRecord | None:
+    """One claim with its lines; FOR UPDATE holds its row until the caller's transaction ends."""
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_CLAIM_COLUMNS} FROM claims.claims WHERE id = $1{lock}", claim_id)
+    return (await _with_lines(conn, [row]))[0] if row else None
+
+
+async def find_claim(conn: asyncpg.Connection | asyncpg.Pool, *, member_id: str, settlement_id: str | None = None,
+                     assessment_ref: str | None = None) -> ClaimRecord | None:
+    """The claim already opened under an idempotency key, if any."""
+    if (settlement_id is None) == (assessment_ref is None):
+        raise ValueError("give exactly one of settlement_id and assessment_ref")
+    column, key = ("settlement_id", settlement_id) if settlement_id is not None else ("assessment_ref", assessment_ref)
+    row = await conn.fetchrow(
+        f"SELECT {_CLAIM_COLUMNS} FROM claims.claims WHERE member_id = $1 AND {column} = $2", member_id, key
+    )
+    return (await _with_lines(conn, [row]))[0] if row else None
+
+
+async def claims_by_settlement(pool: asyncpg.Pool, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (member id, settlement id) pairs already have a claim."""
+    if not keys:
+        return set()
+    rows = await pool.fetch(
+        "SELECT c.member_id, c.settlement_id FROM claims.claims c"
+        " JOIN unnest($1::text[], $2::text[]) AS k(member_id, settlement_id)"
+        " ON c.member_id = k.member_id AND c.settlement_id = k.settlement_id",
+        [m for m, _ in keys], [s for _, s in keys],
+    )
+    return {(row["member_id"], row["settlement_id"]) for row in rows}
+
+
+# --------------------------------------------------------------------------- deciding
+
+async def _usage(conn: asyncpg.Connection, enrollment_ids: Sequence[int]) -> dict[tuple[int, str], Usage]:
+    if not enrollment_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT l.enrollment_id, l.benefit, sum(l.amount) AS amount, coalesce(sum(l.days), 0) AS days,"
+        " count(*) AS lines"
+        " FROM claims.claim_lines l JOIN claims.claims c ON c.id = l.claim_id"
+        " WHERE l.enrollment_id = ANY($1::bigint[]) AND c.status IN ('APPROVED', 'PAID')"
+        " GROUP BY l.enrollment_id, l.benefit",
+        list(enrollment_ids),
+    )
+    return {(r["enrollment_id"], r["benefit"]): Usage(r["amount"], int(r["days"]), int(r["lines"])) for r in rows}
+
+
+async def claim_facts(conn: asyncpg.Connection, member_id: str) -> ClaimFacts:
+    """Enrolments, schedule and usage of a member; call with the member locked."""
+    terms = [e.term() for e in await enrollments_of(conn, member_id)]
+    schedule = await load_schedule(conn)
+    usage = await _usage(conn, [t.id for t in terms])
+    return ClaimFacts(terms=terms, schedule=schedule, usage=usage)
+
+
+async def _write_lines(conn: asyncpg.Connection, claim_id: int, decision: Decision) -> None:
+    if decision.lines:
+        await conn.executemany(
+            "INSERT INTO claims.claim_lines (claim_id, line_no, enrollment_id, plan_code, benefit, amount, days, note)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [(claim_id, n, line.enrollment_id, line.plan_code, line.benefit, line.amount, line.days, line.note)
+             for n, line in enumerate(decision.lines, start=1)],
+        )
+
+
+async def open_claim(pool: asyncpg.Pool, claim: NewClaim, *, decide: Decider | None) -> tuple[ClaimRecord, bool]:
+    """Open and decide a claim in one transaction, or return the one its key already opened.
+
+    decide=None stores it PENDING_REVIEW with no lines (the insurance system
+    could not be asked). Returns (claim, whether this call opened it).
+    """
+    key = {"settlement_id": claim.settlement_id} if claim.settlement_id is not None else {"assessment_ref": claim.assessment_ref}
+    async with transaction(pool) as conn:
+        await lock_member(conn, claim.member_id)
+        existing = await find_claim(conn, member_id=claim.member_id, **key)
+        if existing is not None:
+            return existing, False
+        decision = decide(await claim_facts(conn, claim.member_id)) if decide is not None else None
+        claim_id = await conn.fetchval(
+            "INSERT INTO claims.claims (member_id, organization_id, kind, status, rejection_reason, settlement_id,"
+            " accident_date, disability_grade, assessment_ref, total_payout, decided_at, origin)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $4 = 'PENDING_REVIEW' THEN NULL ELSE now() END, $11)"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            claim.member_id, claim.organization_id, claim.kind,
+            decision.status if decision else PENDING_REVIEW,
+            decision.rejection_reason if decision else None,
+            claim.settlement_id, claim.accident_date, claim.disability_grade, claim.assessment_ref,
+            decision.total if decision else Decimal("0.00"), claim.origin,
+        )
+        if claim_id is None:
+            # Only reachable if a writer skipped the member lock; the key still holds.
+            existing = await find_claim(conn, member_id=claim.member_id, **key)
+            assert existing is not None
+            return existing, False
+        if decision is not None:
+            await _write_lines(conn, claim_id, decision)
+        await notify_claim_updated(conn, claim_id)
+        record = await claim_by_id(conn, claim_id)
+    assert record is not None
+    return record, True
+
+
+async def decide_locked_claim(conn: asyncpg.Connection, claim: ClaimRecord, *, decide: Decider,
+                              review_note: str | None = None) -> ClaimRecord:
+    """Decide a PENDING_REVIEW claim whose row the caller's transaction holds FOR UPDATE."""
+    if claim.status != PENDING_REVIEW:
+        raise ClaimStateError(f"claim {claim.id} is {claim.status}, not PENDING_REVIEW", claim.status)
+    await lock_member(conn, claim.member_id)
+    decision = decide(await claim_facts(conn, claim.member_id))
+    await conn.execute(
+        "UPDATE claims.claims SET status = $2, rejection_reason = $3, total_payout = $4, decided_at = now(),"
+        " review_note = coalesce($5, review_note) WHERE id = $1",
+        claim.id, decision.status, decision.rejection_reason, decision.total, review_note,
+    )
+    await _write_lines(conn, claim.id, decision)
+    await notify_claim_updated(conn, claim.id)
+    record = await claim_by_id(conn, claim.id)
+    assert record is not None
+    return record
+
+
+async def reject_locked_claim(conn: asyncpg.Connection, claim: ClaimRecord, *, reason: str,
+                              review_note: str | None) -> ClaimRecord:
+    """A staff rejection of a PENDING_REVIEW claim the caller holds FOR UPDATE."""
+    if claim.status != PENDING_REVIEW:
+        raise ClaimStateError(f"claim {claim.id} is {claim.status}, not PENDING_REVIEW", claim.status)
+    await conn.execute(
+        "UPDATE claims.claims SET status = 'REJECTED', rejection_reason = $2, decided_at = now(), review_note = $3"
+        " WHERE id = $1",
+        claim.id, reason, review_note,
+    )
+    await notify_claim_updated(conn, claim.id)
+    record = await claim_by_id(conn, claim.id)
+    assert record is not None
+    return record
+
+
+@asynccontextmanager
+async def pending_claims(pool: asyncpg.Pool, *, limit: int) -> AsyncIterator[tuple[asyncpg.Connection, list[ClaimRecord]]]:
+    """Up to `limit` PENDING_REVIEW claims, locked so no other process decides them meanwhile.
+
+    SKIP LOCKED hands each replica (and `sweep`) a disjoint batch; the locks
+    hold until the block ends, and a failure inside it rolls back, leaving
+    the claims pending for the next round.
+    """
+    async with transaction(pool) as conn:
+        rows = await conn.fetch(
+            f"SELECT {_CLAIM_COLUMNS} FROM claims.claims WHERE status = 'PENDING_REVIEW'"
+            " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit,
+        )
+        yield conn, await _with_lines(conn, rows)
+
+
+# --------------------------------------------------------------------------- payments
+
+async def mark_paid(pool: asyncpg.Pool, *, claim_id: int, payment_ref: str) -> ClaimRecord | None:
+    """Record the payment of an APPROVED claim; the same paymentRef again returns it unchanged.
+
+    None when there is no such claim. Raises ClaimStateError for a claim that
+    is not APPROVED (or PAID under another reference) and PaymentRefTaken when
+    the reference paid another claim.
+    """
+    async with transaction(pool) as conn:
+        claim = await claim_by_id(conn, claim_id, for_update=True)
+        if claim is None:
+            return None
+        if claim.status == "PAID":
+            if claim.payment_ref == payment_ref:
+                return claim
+            raise ClaimStateError(f"claim {claim_id} was already paid under another paymentRef", claim.status)
+        if claim.status != "APPROVED":
+            raise ClaimStateError(f"claim {claim_id} is {claim.status}; only APPROVED claims can be paid", claim.status)
+        try:
+            async with conn.transaction():  # a savepoint: a taken ref must not abort the outer transaction
+                paid_at = await conn.fetchval(
+                    "INSERT INTO claims.payments (claim_id, payment_ref, amount) VALUES ($1, $2, $3) RETURNING paid_at",
+                    claim_id, payment_ref, claim.total_payout,
+                )
+                await conn.execute(
+                    "UPDATE claims.claims SET status = 'PAID', payment_ref = $2, paid_at = $3 WHERE id = $1",
+                    claim_id, payment_ref, paid_at,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise PaymentRefTaken(f"paymentRef {payment_ref!r} already records another payment") from exc
+        await notify_claim_updated(conn, claim_id)
+        return await claim_by_id(conn, claim_id)
+
+
+# --------------------------------------------------------------------------- sweep bookkeeping
+
+async def sweep_since(pool: asyncpg.Pool) -> datetime | None:
+    """Where the last completed sweep stopped (settled_at of the newest settlement it saw)."""
+    return await pool.fetchval("SELECT settled_since FROM claims.sweep_state")
+
+
+async def save_sweep_since(pool: asyncpg.Pool, since: datetime) -> None:
+    """Remember where to start next time; never moves backwards."""
+    await pool.execute(
+        "INSERT INTO claims.sweep_state (id, settled_since) VALUES (true, $1)"
+        " ON CONFLICT (id) DO UPDATE SET settled_since = greatest(claims.sweep_state.settled_since, excluded.settled_since)",
+        since,
+    )
+
+
+async def enrolled_member_ids(pool: asyncpg.Pool, *, covering_from: date, covering_to: date) -> list[str]:
+    """Members holding a live enrolment on any day of [covering_from, covering_to], by id."""
+    rows = await pool.fetch(
+        "SELECT DISTINCT member_id FROM claims.enrollments"
+        " WHERE NOT cancelled AND coverage_start <= $2 AND coverage_end >= $1 ORDER BY member_id",
+        covering_from, covering_to,
+    )
+    return [row["member_id"] for row in rows]
