@@ -1,0 +1,126 @@
+"""The claims store's transactions: atomic claims, notifications on commit, locks, sweep bookkeeping."""
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from resolvers.decision import Decision, Line
+from sources import claims_store as store
+from sources.claims_store import NewClaim
+
+D = Decimal
+
+
+async def enrolment(databases, member="m1", start=date(2026, 1, 1)):
+    return await store.enroll(databases.claims, member_id=member, organization_id="g1", plan_code="HCA",
+                              coverage_start=start, coverage_end=date(start.year, 12, 31), premium=D("120.00"))
+
+
+def paying(amount: str):
+    """A decider that pays `amount` of MEDICAL on the member's first enrolment."""
+    def decide(facts: store.ClaimFacts) -> Decision:
+        return Decision("APPROVED", None, (Line(facts.terms[0].id, "HCA", "MEDICAL", D(amount)),))
+    return decide
+
+
+async def listener(database_url):
+    conn = await asyncpg.connect(database_url)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    await conn.add_listener(store.CLAIM_UPDATED_CHANNEL, lambda *args: heard.put_nowait(args[3]))
+    return conn, heard
+
+
+async def test_a_claim_and_its_lines_commit_together_with_their_notification(databases, database_url):
+    await enrolment(databases)
+    conn, heard = await listener(database_url)
+    try:
+        claim, opened = await store.open_claim(
+            databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S1"), decide=paying("12.34"))
+        assert opened and claim.status == "APPROVED" and claim.total_payout == D("12.34")
+        assert [(l.line_no, l.benefit, l.amount) for l in claim.lines] == [(1, "MEDICAL", D("12.34"))]
+        assert await asyncio.wait_for(heard.get(), 2) == str(claim.id)
+
+        def broken(facts):
+            # A line on an enrolment that does not exist fails the INSERT after the claim row went in.
+            return Decision("APPROVED", None, (Line(999_999, "HCA", "MEDICAL", D("1.00")),))
+
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await store.open_claim(databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S2"),
+                                   decide=broken)
+        assert await databases.claims.fetchval("SELECT count(*) FROM claims.claims") == 1
+        await asyncio.sleep(0.2)
+        assert heard.empty()  # the rolled-back claim was never announced
+    finally:
+        await conn.close()
+
+
+async def test_the_same_key_returns_the_first_claim(databases):
+    await enrolment(databases)
+    first, opened = await store.open_claim(
+        databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S1"), decide=paying("5.00"))
+    again, opened_again = await store.open_claim(
+        databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S1"), decide=paying("7.00"))
+    assert (opened, opened_again) == (True, False) and again == first
+    other_member, _ = await store.open_claim(
+        databases.claims, NewClaim("m2", "g1", "HOSPITALIZATION", settlement_id="S1"), decide=None)
+    assert other_member.id != first.id and other_member.status == "PENDING_REVIEW" and other_member.lines == ()
+
+
+async def test_racing_inserts_return_one_claim(databases):
+    await enrolment(databases)
+    results = await asyncio.gather(*(
+        store.open_claim(databases.claims, NewClaim("m1", "g1", "ACCIDENT_DISABILITY", accident_date=date(2026, 2, 1),
+                                                    disability_grade=5, assessment_ref="A1"), decide=paying("1.00"))
+        for _ in range(10)))
+    assert len({claim.id for claim, _ in results}) == 1
+    assert sum(opened for _, opened in results) == 1
+
+
+async def test_pending_batches_are_disjoint_across_deciders(databases):
+    for n in range(6):
+        await store.open_claim(databases.claims, NewClaim(f"m{n}", "g1", "HOSPITALIZATION", settlement_id=f"S{n}"),
+                               decide=None)
+    async with store.pending_claims(databases.claims, limit=4) as (_, first):
+        async with store.pending_claims(databases.claims, limit=4) as (_, second):
+            async with store.pending_claims(databases.claims, limit=4) as (_, third):
+                assert len(first) == 4 and len(second) == 2 and third == []
+                assert not {c.id for c in first} & {c.id for c in second}
+
+
+async def test_mark_paid_only_approved(databases):
+    await enrolment(databases)
+    claim, _ = await store.open_claim(databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S1"),
+                                      decide=paying("9.99"))
+    pending, _ = await store.open_claim(databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S2"),
+                                        decide=None)
+    with pytest.raises(store.ClaimStateError):
+        await store.mark_paid(databases.claims, claim_id=pending.id, payment_ref="P1")
+    paid = await store.mark_paid(databases.claims, claim_id=claim.id, payment_ref="P1")
+    assert (paid.status, paid.payment_ref) == ("PAID", "P1") and paid.paid_at is not None
+    assert await store.mark_paid(databases.claims, claim_id=claim.id, payment_ref="P1") == paid
+    assert await store.mark_paid(databases.claims, claim_id=424242, payment_ref="P1") is None
+
+
+async def test_sweep_state_never_moves_backwards(databases):
+    assert await store.sweep_since(databases.claims) is None
+    t = datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc)
+    await store.save_sweep_since(databases.claims, t)
+    await store.save_sweep_since(databases.claims, t - timedelta(days=3))
+    assert await store.sweep_since(databases.claims) == t
+    await store.save_sweep_since(databases.claims, t + timedelta(hours=1))
+    assert await store.sweep_since(databases.claims) == t + timedelta(hours=1)
+
+
+async def test_enrolled_member_ids(databases):
+    await enrolment(databases, "m1", date(2025, 1, 1))
+    await enrolment(databases, "m2", date(2026, 1, 1))
+    await databases.claims.execute("UPDATE claims.enrollments SET cancelled = true WHERE member_id = 'm2'")
+    await enrolment(databases, "m3", date(2026, 1, 1))
+    assert await store.enrolled_member_ids(databases.claims, covering_from=date(2026, 3, 1),
+                                           covering_to=date(2026, 3, 2)) == ["m3"]
+    assert await store.enrolled_member_ids(databases.claims, covering_from=date(2025, 3, 1),
+                                           covering_to=date(2026, 3, 2)) == ["m1", "m3"]
