@@ -207,6 +207,23 @@ def import_(kind: str = typer.Argument(..., help="organizations, employers, memb
           f"in {summary.seconds:.1f} s")
 
 
+@cli.command()
+def seed(members: int = typer.Option(..., "--members", min=1, help="How many members to generate."),
+         seed: int = typer.Option(1, "--seed", help="Same seed, same rows.")) -> None:
+    """Generate a deterministic synthetic data set of N members into empty databases."""
+    from commands.seed import seed_database
+
+    with open_runtime() as runtime:
+        _migrate(runtime)
+        try:
+            summary = asyncio.run(seed_database(runtime.urls, members=members, seed=seed))
+        except ValueError as refused:
+            console.print(f"[red]{refused}[/red]")
+            raise typer.Exit(1) from None
+    counts = ", ".join(f"{n} {table}" for table, n in summary.counts().items())
+    print(f"seed {summary.seed}: {counts} in {summary.seconds:.1f} s")
+
+
 @cli.command("insurance-sim")
 def insurance_sim(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
                   port: int = typer.Option(8001, help="Port to listen on.")) -> None:
