@@ -37,7 +37,8 @@ def _hash(key: str) -> bytes:
 
 def _split(key: str) -> str | None:
     """The prefix of a well-formed key, else None."""
-    parts = key.split("_")
+    # maxsplit 2: the secret is token_urlsafe, which may itself contain '_'.
+    parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12 or len(parts[2]) < 32:
         return None
     return parts[1]
