@@ -17,6 +17,7 @@ from opentelemetry import trace
 
 from resolvers import decision as rules
 from resolvers.plan_schedule import load_schedule
+from sources import observability
 from sources import claims_store as store
 from sources.claims_store import ClaimFacts, ClaimRecord, EnrollmentRecord, NewClaim
 from sources.database import Databases
@@ -248,7 +249,9 @@ async def review_claim(*, databases: Databases, insurance: Any, viewer: Viewer, 
                     conn, locked, decide=_decider_for(locked, settlements=settlements, national_id=member.national_id),
                     review_note=note)
 
-        return _traced(span, await _db(unit))
+        reviewed = await _db(unit)
+        observability.claim_decided(reviewed.status)
+        return _traced(span, reviewed)
 
 
 async def mark_claim_paid(*, databases: Databases, viewer: Viewer, claim_id: str, payment_ref: str) -> ClaimRecord:
@@ -278,7 +281,10 @@ async def decide_pending_claims(*, databases: Databases, insurance: Any, limit: 
     changes and 0 is returned.
     """
     with tracer.start_as_current_span("settlement.decide_pending") as span:
+        statuses: list[str] = []  # of the committed attempt only, for the claims-decided metric
+
         async def unit() -> int:
+            statuses.clear()
             async with store.pending_claims(databases.claims, limit=limit) as (conn, claims):
                 if not claims:
                     return 0
@@ -293,12 +299,14 @@ async def decide_pending_claims(*, databases: Databases, insurance: Any, limit: 
                     member = members.get(claim.member_id)
                     national_id = member.national_id if member is not None else ""
                     decide = _decider_for(claim, settlements=settlements, national_id=national_id)
-                    await store.decide_locked_claim(conn, claim, decide=decide)
+                    statuses.append((await store.decide_locked_claim(conn, claim, decide=decide)).status)
                     decided += 1
                 return decided
 
         try:
             decided = await _db(unit)
+            for status in statuses:
+                observability.claim_decided(status)
         except InsuranceUnavailable as exc:
             log.info("pending claims wait for the insurance system: %s", exc)
             decided = 0

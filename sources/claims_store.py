@@ -21,6 +21,7 @@ import asyncpg
 
 from resolvers.decision import Decision, Term, Usage, UsageByBenefit
 from resolvers.plan_schedule import Schedule, load_schedule
+from sources import observability
 
 #: The channel subscribers LISTEN on; the payload is the claim id.
 CLAIM_UPDATED_CHANNEL = "claim_updated"
@@ -310,6 +311,7 @@ async def open_claim(pool: asyncpg.Pool, claim: NewClaim, *, decide: Decider | N
         await notify_claim_updated(conn, claim_id)
         record = await claim_by_id(conn, claim_id)
     assert record is not None
+    observability.claim_decided(record.status)  # committed: a decision (or PENDING_REVIEW) now stands
     return record, True
 
 
@@ -424,3 +426,16 @@ async def enrolled_member_ids(pool: asyncpg.Pool, *, covering_from: date, coveri
         covering_from, covering_to,
     )
     return [row["member_id"] for row in rows]
+
+
+async def enrollments_of_members(pool: asyncpg.Pool, member_ids: Sequence[str]) -> dict[str, list[EnrollmentRecord]]:
+    """Every enrolment of each member (cancelled included), in one statement."""
+    found: dict[str, list[EnrollmentRecord]] = {m: [] for m in member_ids}
+    rows = await pool.fetch(
+        f"SELECT {_ENROLLMENT_COLUMNS} FROM claims.enrollments WHERE member_id = ANY($1::text[])"
+        " ORDER BY member_id, coverage_start, id",
+        list(member_ids),
+    )
+    for row in rows:
+        found.setdefault(row["member_id"], []).append(_enrollment(row))
+    return found
