@@ -58,7 +58,7 @@ class SeedSummary:
 
 def _claim_rows(drafts: list[ClaimDraft]) -> tuple[list[tuple], list[tuple], list[tuple]]:
     """Claims, lines and payments, with ids in submission order across all members."""
-    _make_sure_of(drafts)
+    _show_every_status(drafts)
     drafts.sort(key=ClaimDraft.sort_key)
     claims, lines, payments = [], [], []
     for claim_id, d in enumerate(drafts, start=1):
@@ -74,7 +74,7 @@ def _claim_rows(drafts: list[ClaimDraft]) -> tuple[list[tuple], list[tuple], lis
     return claims, lines, payments
 
 
-def _make_sure_of(drafts: list[ClaimDraft]) -> None:
+def _show_every_status(drafts: list[ClaimDraft]) -> None:
     """Even a small data set shows a PENDING_REVIEW and a PAID claim."""
     approved = sorted((d for d in drafts if d.status == "APPROVED"), key=ClaimDraft.sort_key)
     if approved and not any(d.status == "PENDING_REVIEW" for d in drafts):
