@@ -101,12 +101,17 @@ def create_app(runtime: Runtime) -> Starlette:
         state.databases = await Databases(runtime.urls).open(
             min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
+        from web.auth import STATE_KEY, Authenticator
+
+        state.extras[STATE_KEY] = Authenticator(state)
         try:
             yield
         finally:
             await state.databases.close()
 
-    routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
+    from web.graphql_app import graphql_routes
+
+    routes = [Route("/healthz", healthz), Route("/readyz", readyz), *graphql_routes(state)]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = state
     return app

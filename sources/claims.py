@@ -1,0 +1,334 @@
+"""The claims source (reads): plans, enrolments, claims, lines, stats, and their loaders.
+
+Writes live in sources/claims_store.py. Every claim and enrolment row
+carries organization_id (the member's organization when written), so the
+viewer's visibility is one `organization_id = ANY($n)` here, with the
+visible ids fetched once per request from the members source.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Sequence
+
+import asyncpg
+from aiodataloader import DataLoader
+
+from sources.members import RowPage
+from sources.sql import Query
+
+#: Returns the visible organization ids, or None when the viewer sees all.
+VisibleIds = Callable[[], Awaitable[list[str] | None]]
+
+_CLAIM_COLUMNS = ("id, member_id, organization_id, kind, status, rejection_reason, settlement_id, accident_date, "
+                  "disability_grade, assessment_ref, total_payout, submitted_at, decided_at, paid_at, payment_ref, "
+                  "review_note")
+# An enrolment is ACTIVE on the days of its coverage (RULES.md), EXPIRED after;
+# "today" is the city's.
+_ENROLLMENT_COLUMNS = """id, member_id, organization_id, plan_code, coverage_start, coverage_end, premium_paid,
+    CASE WHEN cancelled THEN 'CANCELLED'
+         WHEN coverage_end < (now() AT TIME ZONE 'Asia/Shanghai')::date THEN 'EXPIRED'
+         ELSE 'ACTIVE' END AS status"""
+
+
+@dataclass(frozen=True, slots=True)
+class BenefitRuleRow:
+    kind: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    code: str
+    name: str
+    premium: Decimal
+    term_months: int
+    benefits: tuple[BenefitRuleRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentRow:
+    id: int
+    member_id: str
+    organization_id: str
+    plan_code: str
+    coverage_start: date
+    coverage_end: date
+    premium_paid: Decimal
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRow:
+    id: int
+    member_id: str
+    organization_id: str
+    kind: str
+    status: str
+    rejection_reason: str | None
+    settlement_id: str | None
+    accident_date: date | None
+    disability_grade: int | None
+    assessment_ref: str | None
+    total_payout: Decimal
+    submitted_at: datetime
+    decided_at: datetime | None
+    paid_at: datetime | None
+    payment_ref: str | None
+    review_note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLineRow:
+    claim_id: int
+    line_no: int
+    enrollment_id: int
+    plan_code: str
+    benefit: str
+    amount: Decimal
+    days: int | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimQuery:
+    """ClaimFilter, as the source applies it; dates are Asia/Shanghai calendar days, inclusive."""
+
+    member_id: str | None = None
+    organization_id: str | None = None
+    status: str | None = None
+    plan_code: str | None = None
+    submitted_from: date | None = None
+    submitted_to: date | None = None
+
+
+def claim_row(row: asyncpg.Record) -> ClaimRow:
+    """A ClaimRow from a record holding claims.claims' columns."""
+    return ClaimRow(row["id"], row["member_id"], row["organization_id"], row["kind"], row["status"],
+                    row["rejection_reason"], row["settlement_id"], row["accident_date"], row["disability_grade"],
+                    row["assessment_ref"], row["total_payout"], row["submitted_at"], row["decided_at"],
+                    row["paid_at"], row["payment_ref"], row["review_note"])
+
+
+def _enrollment(row: asyncpg.Record) -> EnrollmentRow:
+    return EnrollmentRow(row["id"], row["member_id"], row["organization_id"], row["plan_code"],
+                         row["coverage_start"], row["coverage_end"], row["premium_paid"], row["status"])
+
+
+def _line(row: asyncpg.Record) -> ClaimLineRow:
+    return ClaimLineRow(row["claim_id"], row["line_no"], row["enrollment_id"], row["plan_code"], row["benefit"],
+                        row["amount"], row["days"], row["note"])
+
+
+def _visible(q: Query, visible: list[str] | None, column: str = "organization_id") -> None:
+    if visible is not None:
+        q.where(f"{column} = ANY({q.arg(visible)}::text[])")
+
+
+def parse_claim_ids(ids: Sequence[str]) -> list[int]:
+    """Claim/enrolment ids are bigints; anything else names no row (so it is simply not found)."""
+    out = []
+    for value in ids:
+        if isinstance(value, int):
+            out.append(value)
+        elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+            out.append(int(value))
+    return out
+
+
+# --------------------------------------------------------------------------- plans
+
+async def plans(pool: asyncpg.Pool, *, codes: Sequence[str] | None = None) -> list[PlanRow]:
+    """Plans (all, or those among `codes`) with their benefit rules, in the schedule's order."""
+    q = Query()
+    if codes is not None:
+        q.where(f"p.code = ANY({q.arg(list(codes))}::text[])")
+    rows = await pool.fetch(
+        f"""SELECT p.code, p.name, p.premium, p.term_months,
+                   coalesce(array_agg(b.kind ORDER BY b.kind) FILTER (WHERE b.kind IS NOT NULL), '{{}}') AS kinds,
+                   coalesce(array_agg(b.description ORDER BY b.kind) FILTER (WHERE b.kind IS NOT NULL), '{{}}') AS texts
+            FROM claims.plans p LEFT JOIN claims.plan_benefits b ON b.plan_code = p.code
+            {q.where_sql}
+            GROUP BY p.code ORDER BY p.sort_order, p.code""", *q.args)
+    return [PlanRow(r["code"], r["name"], r["premium"], r["term_months"],
+                    tuple(BenefitRuleRow(k, t) for k, t in zip(r["kinds"], r["texts"]))) for r in rows]
+
+
+# --------------------------------------------------------------------------- enrolments
+
+async def enrollments_by_member_ids(pool: asyncpg.Pool, *, member_ids: Sequence[str],
+                                    visible: list[str] | None) -> list[EnrollmentRow]:
+    q = Query()
+    q.where(f"member_id = ANY({q.arg(list(member_ids))}::text[])")
+    _visible(q, visible)
+    rows = await pool.fetch(
+        f"SELECT {_ENROLLMENT_COLUMNS} FROM claims.enrollments {q.where_sql} ORDER BY member_id, coverage_start, id",
+        *q.args)
+    return [_enrollment(r) for r in rows]
+
+
+async def enrollments_by_ids(pool: asyncpg.Pool, *, ids: Sequence[int], visible: list[str] | None) -> list[EnrollmentRow]:
+    q = Query()
+    q.where(f"id = ANY({q.arg(list(ids))}::bigint[])")
+    _visible(q, visible)
+    rows = await pool.fetch(f"SELECT {_ENROLLMENT_COLUMNS} FROM claims.enrollments {q.where_sql}", *q.args)
+    return [_enrollment(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- claims
+
+async def claims_by_ids(pool: asyncpg.Pool, *, ids: Sequence[int], visible: list[str] | None) -> list[ClaimRow]:
+    """The visible claims among `ids`."""
+    q = Query()
+    q.where(f"id = ANY({q.arg(list(ids))}::bigint[])")
+    _visible(q, visible)
+    rows = await pool.fetch(f"SELECT {_CLAIM_COLUMNS} FROM claims.claims {q.where_sql}", *q.args)
+    return [claim_row(r) for r in rows]
+
+
+def _claim_filter(q: Query, f: ClaimQuery) -> None:
+    if f.member_id is not None:
+        q.where(f"c.member_id = {q.arg(f.member_id)}")
+    if f.organization_id is not None:
+        q.where(f"c.organization_id = {q.arg(f.organization_id)}")
+    if f.status is not None:
+        q.where(f"c.status = {q.arg(f.status)}")
+    if f.plan_code is not None:
+        q.where(f"EXISTS (SELECT 1 FROM claims.claim_lines l WHERE l.claim_id = c.id AND l.plan_code = {q.arg(f.plan_code)})")
+    # Day bounds turned into instants so the submitted_at index serves the range.
+    if f.submitted_from is not None:
+        q.where(f"c.submitted_at >= ({q.arg(f.submitted_from)}::date::timestamp AT TIME ZONE 'Asia/Shanghai')")
+    if f.submitted_to is not None:
+        q.where(f"c.submitted_at < (({q.arg(f.submitted_to)}::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')")
+
+
+async def list_claims(pool: asyncpg.Pool, *, visible: list[str] | None, where: ClaimQuery, limit: int,
+                      before_id: int | None) -> list[ClaimRow]:
+    """One keyset page of visible claims, newest (highest id) first."""
+    q = Query()
+    _claim_filter(q, where)
+    _visible(q, visible, "c.organization_id")
+    if before_id is not None:
+        q.where(f"c.id < {q.arg(before_id)}")
+    cols = ", ".join("c." + c.strip() for c in _CLAIM_COLUMNS.split(","))
+    rows = await pool.fetch(
+        f"SELECT {cols} FROM claims.claims c {q.where_sql} ORDER BY c.id DESC LIMIT {q.arg(limit)}", *q.args)
+    return [claim_row(r) for r in rows]
+
+
+async def count_claims(pool: asyncpg.Pool, *, visible: list[str] | None, where: ClaimQuery) -> int:
+    q = Query()
+    _claim_filter(q, where)
+    _visible(q, visible, "c.organization_id")
+    return await pool.fetchval(f"SELECT count(*) FROM claims.claims c {q.where_sql}", *q.args)
+
+
+async def claim_pages_by_member(pool: asyncpg.Pool, *, keys: Sequence[tuple[str, int, int | None]],
+                                visible: list[str] | None) -> list[RowPage]:
+    """For each (member id, limit, before id): a page of the member's claims, newest first, in one statement."""
+    q = Query()
+    member_ids = q.arg([k[0] for k in keys])
+    limits = q.arg([k[1] for k in keys])
+    befores = q.arg([k[2] for k in keys])
+    _visible(q, visible, "c.organization_id")
+    extra = (" AND " + " AND ".join(q.conditions)) if q.conditions else ""
+    cols = ", ".join("c." + c.strip() for c in _CLAIM_COLUMNS.split(","))
+    rows = await pool.fetch(
+        f"""SELECT * FROM (
+              SELECT k.ord, {cols},
+                     count(*) OVER (PARTITION BY k.ord) AS total,
+                     sum(CASE WHEN k.before_id IS NULL OR c.id < k.before_id THEN 1 ELSE 0 END)
+                         OVER (PARTITION BY k.ord ORDER BY c.id DESC ROWS UNBOUNDED PRECEDING) AS rank,
+                     k.lim, (k.before_id IS NULL OR c.id < k.before_id) AS after_cursor
+              FROM unnest({member_ids}::text[], {limits}::int[], {befores}::bigint[]) WITH ORDINALITY
+                   AS k(member_id, lim, before_id, ord)
+              JOIN claims.claims c ON c.member_id = k.member_id{extra}
+            ) t WHERE after_cursor AND rank <= lim ORDER BY ord, id DESC""",
+        *q.args)
+    pages: list[list] = [[] for _ in keys]
+    totals = [0] * len(keys)
+    for r in rows:
+        pages[r["ord"] - 1].append(claim_row(r))
+        totals[r["ord"] - 1] = r["total"]
+    return [RowPage(p, t) for p, t in zip(pages, totals)]
+
+
+async def lines_by_claim_ids(pool: asyncpg.Pool, *, claim_ids: Sequence[int]) -> list[ClaimLineRow]:
+    """Lines of claims the caller already holds (hence already visible), in line order."""
+    rows = await pool.fetch(
+        """SELECT claim_id, line_no, enrollment_id, plan_code, benefit, amount, days, note
+           FROM claims.claim_lines WHERE claim_id = ANY($1::bigint[]) ORDER BY claim_id, line_no""", list(claim_ids))
+    return [_line(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- loaders
+
+class _VisibleLoader(DataLoader):
+    def __init__(self, pool: asyncpg.Pool, visible: VisibleIds) -> None:
+        super().__init__()
+        self.pool, self.visible = pool, visible
+
+
+class PlanByCodeLoader(DataLoader):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    async def batch_load_fn(self, keys: list[str]) -> list[PlanRow | None]:
+        found = {p.code: p for p in await plans(self.pool, codes=keys)}
+        return [found.get(k) for k in keys]
+
+
+class EnrollmentByIdLoader(_VisibleLoader):
+    async def batch_load_fn(self, keys: list[str]) -> list[EnrollmentRow | None]:
+        found = {r.id: r for r in await enrollments_by_ids(self.pool, ids=parse_claim_ids(keys),
+                                                          visible=await self.visible())}
+        return [found.get(i) for i in _as_ints(keys)]
+
+
+class EnrollmentsByMemberIdLoader(_VisibleLoader):
+    async def batch_load_fn(self, keys: list[str]) -> list[list[EnrollmentRow]]:
+        out: dict[str, list[EnrollmentRow]] = {k: [] for k in keys}
+        for row in await enrollments_by_member_ids(self.pool, member_ids=keys, visible=await self.visible()):
+            out[row.member_id].append(row)
+        return [out[k] for k in keys]
+
+
+class ClaimByIdLoader(_VisibleLoader):
+    async def batch_load_fn(self, keys: list[str]) -> list[ClaimRow | None]:
+        found = {r.id: r for r in await claims_by_ids(self.pool, ids=parse_claim_ids(keys),
+                                                     visible=await self.visible())}
+        return [found.get(i) for i in _as_ints(keys)]
+
+
+class ClaimsByMemberIdLoader(_VisibleLoader):
+    """Key (member id, limit, before id) → RowPage of ClaimRow (newest first)."""
+
+    def __init__(self, pool: asyncpg.Pool, visible: VisibleIds, by_id: ClaimByIdLoader) -> None:
+        super().__init__(pool, visible)
+        self.by_id = by_id
+
+    async def batch_load_fn(self, keys: list[tuple[str, int, int | None]]) -> list[RowPage]:
+        pages = await claim_pages_by_member(self.pool, keys=keys, visible=await self.visible())
+        for page in pages:
+            for row in page.rows:
+                self.by_id.prime(str(row.id), row)
+        return pages
+
+
+class ClaimLinesByClaimIdLoader(DataLoader):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    async def batch_load_fn(self, keys: list[int]) -> list[list[ClaimLineRow]]:
+        out: dict[int, list[ClaimLineRow]] = {k: [] for k in keys}
+        for row in await lines_by_claim_ids(self.pool, claim_ids=keys):
+            out[row.claim_id].append(row)
+        return [out[k] for k in keys]
+
+
+def _as_ints(keys: Sequence[str]) -> list[int | None]:
+    return [parse_claim_ids([k])[0] if parse_claim_ids([k]) else None for k in keys]

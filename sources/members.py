@@ -1,0 +1,290 @@
+"""The members source (reads): organizations, employers, members, and their request-scoped loaders.
+
+Visibility is part of every statement: a row outside the viewer's
+organization subtree is never read into Python. The CITY key (sees_all)
+gets statements without the filter at all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Sequence
+
+import asyncpg
+from aiodataloader import DataLoader
+
+from sources.sql import Query
+from sources.viewer import Viewer
+
+_ORG_COLUMNS = "id, name, level, parent_id, path"
+_EMPLOYER_COLUMNS = "id, name, credit_code, industry, organization_id"
+_MEMBER_COLUMNS = ("id, name, gender, birth_date, national_id, phone, employment_type, employer_id, "
+                   "organization_id, joined_on")
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationRow:
+    id: str
+    name: str
+    level: str
+    parent_id: str | None
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmployerRow:
+    id: str
+    name: str
+    credit_code: str
+    industry: str | None
+    organization_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    id: str
+    name: str
+    gender: str
+    birth_date: date
+    national_id: str
+    phone: str | None
+    employment_type: str
+    employer_id: str
+    organization_id: str
+    joined_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class MemberQuery:
+    """MemberFilter, as the source applies it."""
+
+    organization_id: str | None = None
+    employer_id: str | None = None
+    name_contains: str | None = None
+    gender: str | None = None
+    employment_type: str | None = None
+
+
+def _org(row: asyncpg.Record) -> OrganizationRow:
+    return OrganizationRow(row["id"], row["name"], row["level"], row["parent_id"], row["path"])
+
+
+def _employer(row: asyncpg.Record) -> EmployerRow:
+    return EmployerRow(row["id"], row["name"], row["credit_code"], row["industry"], row["organization_id"])
+
+
+def _member(row: asyncpg.Record) -> MemberRow:
+    return MemberRow(row["id"], row["name"], row["gender"], row["birth_date"], row["national_id"], row["phone"],
+                     row["employment_type"], row["employer_id"], row["organization_id"], row["joined_on"])
+
+
+def _visible_orgs(q: Query, viewer: Viewer, column: str) -> None:
+    if not viewer.sees_all:
+        q.where(f"{column} IN (SELECT id FROM members.organizations WHERE path LIKE {q.arg(viewer.path_pattern)})")
+
+
+def _member_filter(q: Query, f: MemberQuery) -> None:
+    if f.organization_id is not None:
+        q.where(f"m.organization_id = {q.arg(f.organization_id)}")
+    if f.employer_id is not None:
+        q.where(f"m.employer_id = {q.arg(f.employer_id)}")
+    if f.name_contains:
+        # strpos, not LIKE: the user's text holds no wildcards to escape.
+        q.where(f"strpos(lower(m.name), lower({q.arg(f.name_contains)})) > 0")
+    if f.gender is not None:
+        q.where(f"m.gender = {q.arg(f.gender)}")
+    if f.employment_type is not None:
+        q.where(f"m.employment_type = {q.arg(f.employment_type)}")
+
+
+# --------------------------------------------------------------------------- organizations
+
+async def organizations_by_ids(pool: asyncpg.Pool, *, ids: Sequence[str], viewer: Viewer) -> list[OrganizationRow]:
+    """The visible organizations among `ids`."""
+    q = Query()
+    q.where(f"id = ANY({q.arg(list(ids))}::text[])")
+    if not viewer.sees_all:
+        q.where(f"path LIKE {q.arg(viewer.path_pattern)}")
+    rows = await pool.fetch(f"SELECT {_ORG_COLUMNS} FROM members.organizations {q.where_sql}", *q.args)
+    return [_org(r) for r in rows]
+
+
+async def organizations_by_parent_ids(pool: asyncpg.Pool, *, parent_ids: Sequence[str],
+                                      viewer: Viewer) -> list[OrganizationRow]:
+    """The visible children of the given organizations, ordered by id."""
+    q = Query()
+    q.where(f"parent_id = ANY({q.arg(list(parent_ids))}::text[])")
+    if not viewer.sees_all:
+        q.where(f"path LIKE {q.arg(viewer.path_pattern)}")
+    rows = await pool.fetch(f"SELECT {_ORG_COLUMNS} FROM members.organizations {q.where_sql} ORDER BY id", *q.args)
+    return [_org(r) for r in rows]
+
+
+async def visible_organization_ids(pool: asyncpg.Pool, *, viewer: Viewer) -> list[str] | None:
+    """Ids of every organization the viewer sees; None for the CITY key (no filter needed)."""
+    if viewer.sees_all:
+        return None
+    return list(await pool.fetchval(
+        "SELECT coalesce(array_agg(id), '{}') FROM members.organizations WHERE path LIKE $1", viewer.path_pattern))
+
+
+async def districts_by_organization(pool: asyncpg.Pool, *, viewer: Viewer) -> dict[str, str]:
+    """Each visible organization's DISTRICT-level ancestor (itself for a district, the CITY for the city)."""
+    q = Query()
+    if not viewer.sees_all:
+        q.where(f"path LIKE {q.arg(viewer.path_pattern)}")
+    # path is '/city/district/grassroots/': the district is the second segment.
+    rows = await pool.fetch(
+        f"""SELECT id, CASE WHEN split_part(path, '/', 3) = '' THEN split_part(path, '/', 2)
+                            ELSE split_part(path, '/', 3) END AS district_id
+            FROM members.organizations {q.where_sql}""", *q.args)
+    return {r["id"]: r["district_id"] for r in rows}
+
+
+# --------------------------------------------------------------------------- employers
+
+async def employers_by_ids(pool: asyncpg.Pool, *, ids: Sequence[str]) -> list[EmployerRow]:
+    """Employers by id.
+
+    Not filtered by organization: an employer is public registry data
+    (统一社会信用代码), reached from a member, contract or posting the viewer
+    already sees; entity look-ups by id check visibility themselves.
+    """
+    rows = await pool.fetch(f"SELECT {_EMPLOYER_COLUMNS} FROM members.employers WHERE id = ANY($1::text[])", list(ids))
+    return [_employer(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- members
+
+async def members_by_ids(pool: asyncpg.Pool, *, ids: Sequence[str], viewer: Viewer) -> list[MemberRow]:
+    """The visible members among `ids`."""
+    q = Query()
+    q.where(f"m.id = ANY({q.arg(list(ids))}::text[])")
+    _visible_orgs(q, viewer, "m.organization_id")
+    rows = await pool.fetch(f"SELECT {_MEMBER_COLUMNS} FROM members.members m {q.where_sql}", *q.args)
+    return [_member(r) for r in rows]
+
+
+async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery, limit: int,
+                       after_id: str | None) -> list[MemberRow]:
+    """One keyset page of visible members ordered by id."""
+    q = Query()
+    _member_filter(q, where)
+    _visible_orgs(q, viewer, "m.organization_id")
+    if after_id is not None:
+        q.where(f"m.id > {q.arg(after_id)}")
+    rows = await pool.fetch(
+        f"SELECT {_MEMBER_COLUMNS} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {q.arg(limit)}", *q.args)
+    return [_member(r) for r in rows]
+
+
+async def count_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery) -> int:
+    """How many visible members match."""
+    q = Query()
+    _member_filter(q, where)
+    _visible_orgs(q, viewer, "m.organization_id")
+    return await pool.fetchval(f"SELECT count(*) FROM members.members m {q.where_sql}", *q.args)
+
+
+@dataclass(frozen=True, slots=True)
+class RowPage:
+    """Rows of one keyset page (up to limit + 1, so the caller sees if there is more) and the total."""
+
+    rows: list
+    total: int
+
+
+async def member_pages_by_organization(pool: asyncpg.Pool, *, keys: Sequence[tuple[str, int, str | None]],
+                                       viewer: Viewer, where: MemberQuery) -> list[RowPage]:
+    """For each (organization id, limit, after id): a page of its direct members, in one statement."""
+    q = Query()
+    org_ids = q.arg([k[0] for k in keys])
+    limits = q.arg([k[1] for k in keys])
+    afters = q.arg([k[2] for k in keys])
+    _member_filter(q, where)
+    _visible_orgs(q, viewer, "m.organization_id")
+    extra = (" AND " + " AND ".join(q.conditions)) if q.conditions else ""
+    # Per key: total over all its rows, rank over the rows after its cursor.
+    rows = await pool.fetch(
+        f"""SELECT * FROM (
+              SELECT k.ord, {', '.join('m.' + c.strip() for c in _MEMBER_COLUMNS.split(','))},
+                     count(*) OVER (PARTITION BY k.ord) AS total,
+                     sum(CASE WHEN k.after_id IS NULL OR m.id > k.after_id THEN 1 ELSE 0 END)
+                         OVER (PARTITION BY k.ord ORDER BY m.id ROWS UNBOUNDED PRECEDING) AS rank,
+                     k.lim, (k.after_id IS NULL OR m.id > k.after_id) AS after_cursor
+              FROM unnest({org_ids}::text[], {limits}::int[], {afters}::text[]) WITH ORDINALITY
+                   AS k(org_id, lim, after_id, ord)
+              JOIN members.members m ON m.organization_id = k.org_id{extra}
+            ) t WHERE after_cursor AND rank <= lim ORDER BY ord, id""",
+        *q.args)
+    return _pages(rows, len(keys), _member)
+
+
+def _pages(rows: list[asyncpg.Record], n: int, make) -> list[RowPage]:
+    pages: list[list] = [[] for _ in range(n)]
+    totals = [0] * n
+    for r in rows:
+        i = r["ord"] - 1
+        pages[i].append(make(r))
+        totals[i] = r["total"]
+    return [RowPage(p, t) for p, t in zip(pages, totals)]
+
+
+# --------------------------------------------------------------------------- loaders
+
+class OrganizationByIdLoader(DataLoader):
+    def __init__(self, pool: asyncpg.Pool, viewer: Viewer) -> None:
+        super().__init__()
+        self.pool, self.viewer = pool, viewer
+
+    async def batch_load_fn(self, keys: list[str]) -> list[OrganizationRow | None]:
+        found = {r.id: r for r in await organizations_by_ids(self.pool, ids=keys, viewer=self.viewer)}
+        return [found.get(k) for k in keys]
+
+
+class OrganizationsByParentIdLoader(DataLoader):
+    def __init__(self, pool: asyncpg.Pool, viewer: Viewer, by_id: OrganizationByIdLoader) -> None:
+        super().__init__()
+        self.pool, self.viewer, self.by_id = pool, viewer, by_id
+
+    async def batch_load_fn(self, keys: list[str]) -> list[list[OrganizationRow]]:
+        children: dict[str, list[OrganizationRow]] = {k: [] for k in keys}
+        for row in await organizations_by_parent_ids(self.pool, parent_ids=keys, viewer=self.viewer):
+            children[row.parent_id].append(row)  # type: ignore[index]
+            self.by_id.prime(row.id, row)
+        return [children[k] for k in keys]
+
+
+class EmployerByIdLoader(DataLoader):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    async def batch_load_fn(self, keys: list[str]) -> list[EmployerRow | None]:
+        found = {r.id: r for r in await employers_by_ids(self.pool, ids=keys)}
+        return [found.get(k) for k in keys]
+
+
+class MemberByIdLoader(DataLoader):
+    def __init__(self, pool: asyncpg.Pool, viewer: Viewer) -> None:
+        super().__init__()
+        self.pool, self.viewer = pool, viewer
+
+    async def batch_load_fn(self, keys: list[str]) -> list[MemberRow | None]:
+        found = {r.id: r for r in await members_by_ids(self.pool, ids=keys, viewer=self.viewer)}
+        return [found.get(k) for k in keys]
+
+
+class MembersByOrganizationIdLoader(DataLoader):
+    """Key (organization id, limit, after id) → RowPage of MemberRow; one loader per MemberQuery."""
+
+    def __init__(self, pool: asyncpg.Pool, viewer: Viewer, where: MemberQuery, by_id: MemberByIdLoader) -> None:
+        super().__init__()
+        self.pool, self.viewer, self.where, self.by_id = pool, viewer, where, by_id
+
+    async def batch_load_fn(self, keys: list[tuple[str, int, str | None]]) -> list[RowPage]:
+        pages = await member_pages_by_organization(self.pool, keys=keys, viewer=self.viewer, where=self.where)
+        for page in pages:
+            for row in page.rows:
+                self.by_id.prime(row.id, row)
+        return pages
