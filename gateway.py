@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -143,14 +144,50 @@ def migrate() -> None:
 def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
           port: int = typer.Option(8000, help="Port to listen on.")) -> None:
     """Run the gateway (embedded PostgreSQL and demo data when no URL is set)."""
-    import uvicorn
-
     logging.basicConfig(level=logging.INFO)
+    # uvicorn re-raises SIGTERM/SIGINT once it has drained; turning that into
+    # SystemExit(0) lets the embedded PostgreSQL and the simulator stop too.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     with open_runtime() as runtime:
         _migrate(runtime)
-        app = create_app(runtime)
-        console.print(f"GraphQL: http://{host}:{port}/graphql")
-        uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+        asyncio.run(_serve(runtime, host=host, port=port))
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+async def _serve(runtime: Runtime, *, host: str, port: int) -> None:
+    import uvicorn
+
+    from commands.demo import demo_api_key, ensure_demo_data
+    from simulator.server import start_simulator
+
+    settings = runtime.settings
+    demo_key = None
+    if runtime.embedded:
+        # Demo data only ever goes into the embedded database, never a server given by URL.
+        if await ensure_demo_data(runtime.urls, members=settings.demo_members):
+            console.print(f"loaded demo data: {settings.demo_members} members")
+        demo_key = await demo_api_key(runtime.urls["members"], home=settings.home)
+    simulator = None
+    if settings.insurance_url is None:
+        simulator = await start_simulator(runtime.urls["simulator"], token=settings.insurance_token)
+        runtime.settings = settings = settings.model_copy(update={"insurance_url": simulator.url})
+        console.print(f"medical-insurance simulator: {simulator.url}")
+    app = create_app(runtime)
+    config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level="info",
+                            timeout_graceful_shutdown=int(getattr(settings, "drain_seconds", 25)))
+    server = uvicorn.Server(config)
+    console.print(f"GraphQL: http://{host}:{port}/graphql")
+    if demo_key:
+        console.print("demo API key (every scope, 无锡市总工会):")
+        print(demo_key, flush=True)
+    try:
+        await server.serve()
+    finally:
+        if simulator is not None:
+            await simulator.stop()
 
 
 @apikey_cli.command("create")
