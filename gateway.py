@@ -105,15 +105,21 @@ def create_app(runtime: Runtime) -> Starlette:
         from web.auth import STATE_KEY, Authenticator
 
         state.extras[STATE_KEY] = Authenticator(state)
+        from web.guard import SAFEGUARDS_KEY, Safeguards
+
+        state.extras[SAFEGUARDS_KEY] = Safeguards.open(settings=settings, pool=state.databases.members)
         try:
             yield
         finally:
+            await state.extras.pop(SAFEGUARDS_KEY).aclose()
             await state.databases.close()
 
     from web.graphql_app import graphql_routes
 
     routes = [Route("/healthz", healthz), Route("/readyz", readyz), *graphql_routes(state)]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    from web.hygiene import hygiene_middleware
+
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=hygiene_middleware(runtime.settings))
     app.state.gateway = state
     return app
 
@@ -123,6 +129,8 @@ def create_app(runtime: Runtime) -> Starlette:
 cli = typer.Typer(help="union-gateway: one GraphQL API over the federation's union services.", no_args_is_help=True)
 apikey_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
+documents_cli = typer.Typer(help="Trusted documents: the operations third-party keys may run.", no_args_is_help=True)
+cli.add_typer(documents_cli, name="documents")
 
 
 def _migrate(runtime: Runtime) -> dict[str, list[str]]:
@@ -225,6 +233,35 @@ def apikey_revoke(key_id: str) -> None:
             console.print(f"[red]no active key {key_id}[/red]")
             raise typer.Exit(1)
     console.print(f"revoked {key_id}")
+
+
+@documents_cli.command("load")
+def documents_load(manifest: Path = typer.Argument(..., metavar="MANIFEST.json", exists=True, dir_okay=False,
+                                                   readable=True,
+                                                   help='JSON {"<sha256 hex>": "<document>"} (or Apollo\'s '
+                                                        'persisted-query manifest).')) -> None:
+    """Register a manifest's operations as trusted documents, all or nothing."""
+    from commands.documents import load
+    from sources.trusted_documents import InvalidDocument
+
+    with open_runtime() as runtime:
+        _migrate(runtime)
+        try:
+            summary = asyncio.run(load(runtime.urls["members"], path=manifest))
+        except InvalidDocument as exc:
+            sys.stderr.write(f"{exc}\n")
+            raise typer.Exit(1) from None
+    print(f"{summary.added} added, {summary.unchanged} already registered")
+
+
+@documents_cli.command("list")
+def documents_list() -> None:
+    """List registered documents (id, operation names, origin)."""
+    from commands.documents import show_list
+
+    with open_runtime() as runtime:
+        _migrate(runtime)
+        asyncio.run(show_list(runtime.urls["members"]))
 
 
 @cli.command("import")
