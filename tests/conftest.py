@@ -7,6 +7,7 @@ import pytest_asyncio
 from sources.database import Databases
 from sources.settings import Settings
 from tests import pg
+from tests.redis_server import redis_url  # noqa: F401 - session fixture: a real redis-server
 
 
 @pytest.fixture(scope="session")

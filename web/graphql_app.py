@@ -96,8 +96,9 @@ def graphql_routes(state: "AppState", schema: BaseSchema | None = None) -> list[
     """/graphql over HTTP and WebSocket, plus the IDE's assets when web/ide.py exists."""
     if schema is None:
         from schema import build_schema
+        from web.guard import OperationGuard
 
-        schema = build_schema()
+        schema = build_schema(extensions=[OperationGuard])
     app = GatewayGraphQL(schema, state)
     routes: list[BaseRoute] = [
         Route("/graphql", app, methods=["GET", "POST"]),
