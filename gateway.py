@@ -88,7 +88,12 @@ async def readyz(request: Request) -> JSONResponse:
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by class only
             sources[source] = f"unavailable: {type(exc).__name__}"
             ready = False
-    body = {"status": "ready" if ready else "not ready", "sources": sources}
+    from web.observability import readiness_details
+
+    details = readiness_details(state)
+    if details.get("draining"):
+        ready = False  # shutting down: let the load balancer move traffic before the socket closes
+    body = {"status": "ready" if ready else "not ready", "sources": sources, **details}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
@@ -116,10 +121,14 @@ def create_app(runtime: Runtime) -> Starlette:
 
     from web.graphql_app import graphql_routes
 
-    routes = [Route("/healthz", healthz), Route("/readyz", readyz), *graphql_routes(state)]
+    from web.observability import observability_middleware, observability_routes, with_observability
+
+    routes = [Route("/healthz", healthz), Route("/readyz", readyz), *graphql_routes(state), *observability_routes()]
     from web.hygiene import hygiene_middleware
 
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=hygiene_middleware(runtime.settings))
+    # Observability outermost: the trace and the request id cover whatever hygiene answers.
+    app = Starlette(routes=routes, lifespan=with_observability(lifespan, state),
+                    middleware=[*observability_middleware(state), *hygiene_middleware(runtime.settings)])
     app.state.gateway = state
     return app
 
@@ -152,7 +161,9 @@ def migrate() -> None:
 def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
           port: int = typer.Option(8000, help="Port to listen on.")) -> None:
     """Run the gateway (embedded PostgreSQL and demo data when no URL is set)."""
-    logging.basicConfig(level=logging.INFO)
+    from web.logging import configure_logging
+
+    configure_logging(level=Settings().log_level)
     # uvicorn re-raises SIGTERM/SIGINT once it has drained; turning that into
     # SystemExit(0) lets the embedded PostgreSQL and the simulator stop too.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -166,8 +177,6 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 
 async def _serve(runtime: Runtime, *, host: str, port: int) -> None:
-    import uvicorn
-
     from commands.demo import demo_api_key, ensure_demo_data
     from simulator.server import start_simulator
 
@@ -184,9 +193,11 @@ async def _serve(runtime: Runtime, *, host: str, port: int) -> None:
         runtime.settings = settings = settings.model_copy(update={"insurance_url": simulator.url})
         console.print(f"medical-insurance simulator: {simulator.url}")
     app = create_app(runtime)
-    config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level="info",
-                            timeout_graceful_shutdown=int(getattr(settings, "drain_seconds", 25)))
-    server = uvicorn.Server(config)
+    from web.lifecycle import make_server
+    from web.observability import drain_of
+
+    server = make_server(app, drain=drain_of(app.state.gateway), host=host, port=port,
+                         drain_seconds=settings.drain_seconds)
     console.print(f"GraphQL: http://{host}:{port}/graphql")
     if demo_key:
         console.print("demo API key (every scope, 无锡市总工会):")

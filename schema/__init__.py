@@ -32,6 +32,8 @@ def build_schema(*, extensions: Iterable[type[SchemaExtension] | Callable[[], Sc
     from schema.query import Query
     from schema.scalars import SCALAR_OVERRIDES
     from web.errors import ErrorCodes
+    from web.metrics import OperationMetrics
+    from web.tracing import OperationTracing
 
     mutation = _optional_root("schema.mutations", "Mutation")
     subscription = _optional_root("schema.subscriptions", "Subscription")
@@ -47,6 +49,10 @@ def build_schema(*, extensions: Iterable[type[SchemaExtension] | Callable[[], Sc
                claims.ReviewClaimInput, claims.MarkClaimPaidInput],
         scalar_overrides=SCALAR_OVERRIDES,
         extensions=[
+            # Hooks exit in reverse order: these two first, so they see ErrorCodes' final codes and
+            # the operation span encloses everything else.
+            OperationTracing,
+            OperationMetrics,
             ErrorCodes,
             *extensions,
             IntrospectionScope,

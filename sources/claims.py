@@ -16,6 +16,8 @@ from typing import Sequence
 import asyncpg
 from aiodataloader import DataLoader
 
+from sources.observability import TracedLoader
+
 from sources.members import RowPage
 from sources.sql import Query
 
@@ -265,13 +267,13 @@ async def lines_by_claim_ids(pool: asyncpg.Pool, *, claim_ids: Sequence[int]) ->
 
 # --------------------------------------------------------------------------- loaders
 
-class _VisibleLoader(DataLoader):
+class _VisibleLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool, visible: VisibleIds) -> None:
         super().__init__()
         self.pool, self.visible = pool, visible
 
 
-class PlanByCodeLoader(DataLoader):
+class PlanByCodeLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__()
         self.pool = pool
@@ -318,7 +320,7 @@ class ClaimsByMemberIdLoader(_VisibleLoader):
         return pages
 
 
-class ClaimLinesByClaimIdLoader(DataLoader):
+class ClaimLinesByClaimIdLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__()
         self.pool = pool

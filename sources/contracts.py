@@ -13,6 +13,8 @@ from typing import Sequence
 import asyncpg
 from aiodataloader import DataLoader
 
+from sources.observability import TracedLoader
+
 from sources.claims import VisibleIds
 from sources.sql import Query
 
@@ -88,7 +90,7 @@ async def count_contracts(pool: asyncpg.Pool, *, visible: list[str] | None, wher
     return await pool.fetchval(f"SELECT count(*) FROM contracts.contracts {q.where_sql}", *q.args)
 
 
-class ContractByIdLoader(DataLoader):
+class ContractByIdLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool, visible: VisibleIds) -> None:
         super().__init__()
         self.pool, self.visible = pool, visible

@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 import httpx
 
 from sources.circuit_breaker import BreakerState, CircuitBreaker
+from sources.observability import insurance_call_hook
 from sources.insurance_records import Coverage, InsuranceUnavailable, Settlement
 from sources.settings import Settings
 
@@ -283,6 +284,7 @@ def client_from_settings(settings: Settings, *, base_url: str | None = None,
     return InsuranceClient(
         base_url=url, token=settings.insurance_token, timeout=settings.insurance_timeout_seconds,
         max_attempts=settings.insurance_max_attempts, breaker=breaker, transport=transport,
+        on_call=insurance_call_hook,
     )
 
 

@@ -14,11 +14,13 @@ from typing import Sequence
 
 from aiodataloader import DataLoader
 
+from sources.observability import TracedLoader
+
 from sources.insurance import InsuranceClient
 from sources.insurance_records import Coverage, InsuranceUnavailable, Settlement
 
 
-class SettlementByIdLoader(DataLoader[str, "Settlement | None"]):
+class SettlementByIdLoader(TracedLoader, DataLoader[str, "Settlement | None"]):
     """Settlement by id; None when the system does not know the id."""
 
     def __init__(self, client: InsuranceClient) -> None:
@@ -33,7 +35,7 @@ class SettlementByIdLoader(DataLoader[str, "Settlement | None"]):
         return [found.get(key) for key in keys]
 
 
-class CoverageByNationalIdLoader(DataLoader[tuple[str, date], "Coverage | None"]):
+class CoverageByNationalIdLoader(TracedLoader, DataLoader[tuple[str, date], "Coverage | None"]):
     """Coverage by (national id, date); one call per distinct date in the batch."""
 
     def __init__(self, client: InsuranceClient) -> None:

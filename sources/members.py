@@ -13,6 +13,8 @@ from typing import Sequence
 import asyncpg
 from aiodataloader import DataLoader
 
+from sources.observability import TracedLoader
+
 from sources.sql import Query
 from sources.viewer import Viewer
 
@@ -232,7 +234,7 @@ def _pages(rows: list[asyncpg.Record], n: int, make) -> list[RowPage]:
 
 # --------------------------------------------------------------------------- loaders
 
-class OrganizationByIdLoader(DataLoader):
+class OrganizationByIdLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool, viewer: Viewer) -> None:
         super().__init__()
         self.pool, self.viewer = pool, viewer
@@ -242,7 +244,7 @@ class OrganizationByIdLoader(DataLoader):
         return [found.get(k) for k in keys]
 
 
-class OrganizationsByParentIdLoader(DataLoader):
+class OrganizationsByParentIdLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool, viewer: Viewer, by_id: OrganizationByIdLoader) -> None:
         super().__init__()
         self.pool, self.viewer, self.by_id = pool, viewer, by_id
@@ -255,7 +257,7 @@ class OrganizationsByParentIdLoader(DataLoader):
         return [children[k] for k in keys]
 
 
-class EmployerByIdLoader(DataLoader):
+class EmployerByIdLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__()
         self.pool = pool
@@ -265,7 +267,7 @@ class EmployerByIdLoader(DataLoader):
         return [found.get(k) for k in keys]
 
 
-class MemberByIdLoader(DataLoader):
+class MemberByIdLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool, viewer: Viewer) -> None:
         super().__init__()
         self.pool, self.viewer = pool, viewer
@@ -275,7 +277,7 @@ class MemberByIdLoader(DataLoader):
         return [found.get(k) for k in keys]
 
 
-class MembersByOrganizationIdLoader(DataLoader):
+class MembersByOrganizationIdLoader(TracedLoader, DataLoader):
     """Key (organization id, limit, after id) → RowPage of MemberRow; one loader per MemberQuery."""
 
     def __init__(self, pool: asyncpg.Pool, viewer: Viewer, where: MemberQuery, by_id: MemberByIdLoader) -> None:

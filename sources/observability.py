@@ -216,3 +216,30 @@ class TracedLoader:
             wrapped._traced = True  # type: ignore[attr-defined]
             cls.batch_load_fn = wrapped  # type: ignore[attr-defined]
 
+
+
+# --------------------------------------------------------------------------- start-up
+
+async def register_trusted_operation_names(pool: Any, *, extra: str = "") -> int:
+    """Register the operation names of the operator's trusted documents, plus `extra` (comma-separated).
+
+    Returns how many names are registered now. A missing table (an older
+    database) or a malformed name is skipped: metrics must not stop a start.
+    """
+    import asyncpg
+
+    names = [n for n in re.split(r"[,\s]+", extra) if n]
+    try:
+        rows = await pool.fetch(
+            "SELECT DISTINCT name FROM gateway.trusted_documents WHERE origin = 'manifest' AND name IS NOT NULL"
+            " LIMIT $1", MAX_OPERATION_NAMES)
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):
+        rows = []
+    for row in rows:
+        names.extend(n for n in re.split(r"[,\s]+", row["name"]) if n)
+    for name in names:
+        try:
+            register_operation_names([name])
+        except ValueError:
+            continue
+    return len(_known_operations)

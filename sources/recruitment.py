@@ -13,6 +13,8 @@ from typing import Sequence
 import asyncpg
 from aiodataloader import DataLoader
 
+from sources.observability import TracedLoader
+
 from sources.claims import VisibleIds
 from sources.sql import Query
 
@@ -135,7 +137,7 @@ async def employer_ids_by_event_ids(pool: asyncpg.Pool, *, event_ids: Sequence[s
     return [(r["event_id"], r["employer_id"]) for r in rows]
 
 
-class EventByIdLoader(DataLoader):
+class EventByIdLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool, visible: VisibleIds) -> None:
         super().__init__()
         self.pool, self.visible = pool, visible
@@ -145,7 +147,7 @@ class EventByIdLoader(DataLoader):
         return [found.get(k) for k in keys]
 
 
-class PostingByIdLoader(DataLoader):
+class PostingByIdLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool, visible: VisibleIds) -> None:
         super().__init__()
         self.pool, self.visible = pool, visible
@@ -155,7 +157,7 @@ class PostingByIdLoader(DataLoader):
         return [found.get(k) for k in keys]
 
 
-class PostingsByEventIdLoader(DataLoader):
+class PostingsByEventIdLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool, by_id: PostingByIdLoader) -> None:
         super().__init__()
         self.pool, self.by_id = pool, by_id
@@ -168,7 +170,7 @@ class PostingsByEventIdLoader(DataLoader):
         return [out[k] for k in keys]
 
 
-class EmployersByEventIdLoader(DataLoader):
+class EmployersByEventIdLoader(TracedLoader, DataLoader):
     """Event id → its participating employers: ids from this source, rows through the members source's loader."""
 
     def __init__(self, pool: asyncpg.Pool, employer_by_id: DataLoader) -> None:

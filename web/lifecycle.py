@@ -11,7 +11,6 @@ The order, when the orchestrator sends SIGTERM:
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from typing import Any
@@ -112,15 +111,3 @@ def make_server(app: Any, *, drain: Drain, host: str, port: int, drain_seconds: 
         timeout_graceful_shutdown=max(1, round(drain_seconds)),
     )
     return DrainingServer(config, drain)
-
-
-async def close_pools(databases: Any, *, timeout: float = 10.0) -> None:
-    """Close every pool, waiting at most `timeout` for connections still lent out, then terminate them."""
-    try:
-        async with asyncio.timeout(timeout):
-            await databases.close()
-    except TimeoutError:
-        log.warning("pools did not close within %.0f s; terminating their connections", timeout)
-        for pool in list(getattr(databases, "pools", {}).values()):
-            pool.terminate()
-        databases.pools.clear()

@@ -26,7 +26,7 @@ from web.redaction import scrub_text
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 #: What a caller-chosen id may look like: long enough for a UUID or a trace id, nothing to inject.
-_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 HEADER = b"x-request-id"
 
 
@@ -89,15 +89,21 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = _incoming(scope) or uuid.uuid4().hex
+        request_id = _incoming(scope)
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+            # Handlers that read the header themselves (the GraphQL view) then see this same id.
+            headers = [(k, v) for k, v in scope.get("headers", []) if k != HEADER]
+            scope = {**scope, "headers": [*headers, (HEADER, request_id.encode())]}
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((HEADER, request_id.encode()))
-                message = {**message, "headers": headers}
+                if not any(k.lower() == HEADER for k, _ in headers):
+                    headers.append((HEADER, request_id.encode()))
+                    message = {**message, "headers": headers}
             await send(message)
 
         try:
