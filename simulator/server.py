@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import uvicorn
@@ -58,7 +60,7 @@ async def start_simulator(
         # Hanging requests would otherwise hold shutdown until their clients give up.
         timeout_graceful_shutdown=1,
     )
-    server = uvicorn.Server(config)
+    server = _EmbeddedServer(config)
     task = asyncio.create_task(_serve(server), name=f"insurance-simulator:{host}:{port}")
     while not server.started:
         if task.done():
@@ -67,6 +69,18 @@ async def start_simulator(
         await asyncio.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
     return RunningSimulator(app=app, server=server, task=task, host=host, port=bound, token=token)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to the process it is embedded in.
+
+    Two uvicorn servers in one loop (serve runs the gateway and this) would
+    each capture SIGTERM and re-raise it on exit; the host stops us instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def _serve(server: uvicorn.Server) -> None:
