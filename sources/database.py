@@ -33,10 +33,12 @@ class StatementCount:
         statement_counter.reset(self._token)
 
 
-def _query_logger(source: str):
+def _query_logger(source: str, reset_query: str | None = None):
     # asyncpg calls query loggers with loop.call_soon, which runs them in the
     # context of the task that ran the query: the request's counter.
     def log(record: asyncpg.connection.LoggedQuery) -> None:
+        if reset_query and record.query == reset_query:
+            return  # the pool's own clean-up on release, not a statement the request asked for
         counter = statement_counter.get()
         if counter is not None:
             counter[source] += 1
@@ -75,10 +77,11 @@ class Databases:
 
     async def open(self, *, min_size: int = 1, max_size: int = 10) -> "Databases":
         for source in SOURCES:
-            logger = _query_logger(source)
-
-            async def init(conn: asyncpg.Connection, logger=logger) -> None:
-                conn.add_query_logger(logger)
+            async def init(conn: asyncpg.Connection, source: str = source) -> None:
+                # asyncpg introspects array types on their first use on each connection;
+                # doing it here keeps those look-ups out of requests (and their counts).
+                await conn.fetchval("SELECT 1 FROM unnest($1::text[], $2::int[], $3::bigint[]) LIMIT 0", [], [], [])
+                conn.add_query_logger(_query_logger(source, conn.get_reset_query()))
 
             self.pools[source] = await asyncpg.create_pool(
                 self.urls[source],
