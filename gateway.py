@@ -113,8 +113,11 @@ def create_app(runtime: Runtime) -> Starlette:
         from web.guard import SAFEGUARDS_KEY, Safeguards
 
         state.extras[SAFEGUARDS_KEY] = Safeguards.open(settings=settings, pool=state.databases.members)
+        from resolvers.background import settlement_resources
+
         try:
-            yield
+            async with settlement_resources(state):
+                yield
         finally:
             await state.extras.pop(SAFEGUARDS_KEY).aclose()
             await state.databases.close()
@@ -329,6 +332,23 @@ def insurance_sim(host: str = typer.Option("127.0.0.1", help="Interface to liste
         app = create_simulator_app(runtime.urls["simulator"], token=runtime.settings.insurance_token)
         console.print(f"medical-insurance simulator: http://{host}:{port}/v1/ (admin under /sim/)")
         uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+
+
+@cli.command()
+def sweep(since: str = typer.Option(None, metavar="DATETIME",
+                                    help="Look at settlements settled at or after this ISO 8601 time (Asia/Shanghai "
+                                         "unless it has an offset) instead of where the last sweep started.")) -> None:
+    """Open and decide claims on new settlements of enrolled members ('不见面'); safe to re-run."""
+    from commands.sweep import parse_since, run_sweep
+
+    try:
+        start = parse_since(since)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    with open_runtime() as runtime:
+        _migrate(runtime)
+        status = asyncio.run(run_sweep(runtime, since=start, console=console))
+    raise typer.Exit(status)
 
 
 if __name__ == "__main__":
