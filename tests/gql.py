@@ -123,10 +123,11 @@ class Builder:
         seq = next(self._seq)
         claim_id = await self.conn.fetchval(
             """INSERT INTO claims.claims (member_id, organization_id, kind, status, rejection_reason, settlement_id,
-                                          total_payout, submitted_at, decided_at)
-               VALUES ($1,$2,'HOSPITALIZATION',$3,$4,$5,$6,$7,$7) RETURNING id""",
+                                          total_payout, submitted_at, decided_at, paid_at, payment_ref)
+               VALUES ($1,$2,'HOSPITALIZATION',$3,$4,$5,$6,$7,$7,$8,$9) RETURNING id""",
             member, self._org_of_member[member], status, "NOT_ENROLLED" if status == "REJECTED" else None,
-            f"S{seq:08d}", total, submitted_at)
+            f"S{seq:08d}", total, submitted_at, submitted_at if status == "PAID" else None,
+            f"PAY{seq:08d}" if status == "PAID" else None)
         if lines and enrollment is None:
             enrollment = await self.conn.fetchval(
                 "SELECT id FROM claims.enrollments WHERE member_id = $1 ORDER BY id LIMIT 1", member)
