@@ -6,6 +6,7 @@ from typing import Any
 
 import strawberry.federation
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.tools import merge_types
 
 
 class GatewaySchema(strawberry.federation.Schema):
@@ -29,6 +30,7 @@ def build_schema(*, extensions: Iterable[type[SchemaExtension] | Callable[[], Sc
     """The served schema; `extensions` run before the built-in ones (e.g. operation limits)."""
     from schema import claims, contracts, members, recruitment
     from schema.introspection import IntrospectionScope
+    from schema.audit import AuditQuery
     from schema.query import Query
     from schema.scalars import SCALAR_OVERRIDES
     from web.errors import ErrorCodes
@@ -38,7 +40,8 @@ def build_schema(*, extensions: Iterable[type[SchemaExtension] | Callable[[], Sc
     mutation = _optional_root("schema.mutations", "Mutation")
     subscription = _optional_root("schema.subscriptions", "Subscription")
     return GatewaySchema(
-        query=Query,
+        # auditTrail lives beside the audit trail's types (schema/audit.py).
+        query=merge_types("Query", (Query, AuditQuery)),
         mutation=mutation,
         subscription=subscription,
         # Entities reachable only through _entities must still be in the schema.

@@ -19,6 +19,7 @@ from schema.members import require
 from schema.pagination import PageInfo, build_edges, encode_cursor, total_of
 from schema.permissions import requires
 from schema.scalars import SHANGHAI
+from sources import audit
 from sources.claim_stats import ClaimStatsRow as StatsRow
 from sources.claims import ClaimLineRow, ClaimQuery, ClaimRow, EnrollmentRow, PlanRow
 from sources.insurance_records import Coverage, InsuranceUnavailable, Settlement
@@ -152,7 +153,11 @@ class MedicalSettlement:
 
     @strawberry.field(description="ICD-10. Null unless the caller has medical:read.")
     def diagnosis_code(self, info: Info) -> str | None:
-        return self.diagnosis_code if info.context.viewer.has(scopes.MEDICAL_READ) else None
+        if self.diagnosis_code is None or not info.context.viewer.has(scopes.MEDICAL_READ):
+            return None
+        audit.note(kind=audit.MEDICAL_READ, entity_type="MedicalSettlement", entity_id=self.settlement_id,
+                   field_name="diagnosisCode")
+        return self.diagnosis_code
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

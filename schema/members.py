@@ -14,6 +14,7 @@ import strawberry
 from strawberry.types import Info
 
 from domain.national_id import mask_national_id, mask_phone
+from sources import audit
 from schema import scopes
 from schema.pagination import PageInfo, build_edges, decode_cursor, encode_cursor, page_size, total_of
 from schema.permissions import requires
@@ -146,12 +147,16 @@ class Member:
                                   "unless the caller has pii:read.")
     def national_id(self, info: Info) -> str:
         if info.context.viewer.has(scopes.PII_READ):
+            audit.note(kind=audit.PII_READ, entity_type="Member", entity_id=self.id, field_name="nationalId")
             return self.national_id
         return mask_national_id(self.national_id)
 
     @strawberry.field(description="Masked as first 3 and last 4 with '****' between, unless pii:read.")
     def phone(self, info: Info) -> str | None:
-        if self.phone is None or info.context.viewer.has(scopes.PII_READ):
+        if self.phone is None:
+            return None
+        if info.context.viewer.has(scopes.PII_READ):
+            audit.note(kind=audit.PII_READ, entity_type="Member", entity_id=self.id, field_name="phone")
             return self.phone
         return mask_phone(self.phone)
 

@@ -10,7 +10,6 @@ and field names only, never the values read.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextvars
 import json
 import logging
@@ -165,22 +164,6 @@ def _json_list(values: Sequence[str]) -> str:
 
 
 # --------------------------------------------------------------------------- reading the trail
-
-def encode_cursor(event_id: int) -> str:
-    return base64.urlsafe_b64encode(f"audit:{event_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    """The event id in a cursor; ValueError for anything else."""
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        prefix, _, raw = text.partition(":")
-        if prefix != "audit":
-            raise ValueError
-        return int(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("after is not a cursor this field returned") from exc
-
 
 @dataclass(frozen=True)
 class AuditPage:

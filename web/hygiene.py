@@ -122,6 +122,8 @@ class RequestHygiene:
             await send_error(send, refused.status, refused.code, refused.message, **refused.extensions)
             return
         scope.setdefault("state", {})[PAYLOAD_STATE_KEY] = payload
+        # Downstream (strawberry) reads any accepted JSON body as application/json.
+        scope["headers"] = [(k, b"application/json" if k == b"content-type" else v) for k, v in scope["headers"]]
         await self._run(scope, _replay(body, receive), send)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
