@@ -73,9 +73,14 @@ class ServeProcess:
         self.process.send_signal(signal.SIGTERM)
 
     def stop(self) -> None:
+        """SIGTERM (a drained stop), then SIGKILL if it has not exited within 10 s."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+            self.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
 
 
 async def start_serve(database_url: str, log_path: Path, *, env: dict[str, str] | None = None,
