@@ -1,19 +1,41 @@
 """The one federated schema: the domains' types composed with the Query (and, when present, Mutation/Subscription)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import strawberry.federation
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.tools import merge_types
 
 
 class GatewaySchema(strawberry.federation.Schema):
-    """Errors are logged once, by web.errors.ErrorCodes, with the request id and without secrets."""
+    """A federation schema whose every error gets a code (web.errors), on every path strawberry takes."""
 
     def process_errors(self, errors: list, execution_context: Any = None) -> None:
-        return None
+        # Strawberry calls this with the list it will answer with (parse, validation, execution and
+        # extension failures alike): coding it in place covers paths no extension hook sees.
+        # Unexpected errors are logged there, once, with the request id.
+        from web.errors import with_codes
+
+        errors[:] = with_codes(errors, getattr(execution_context, "context", None))
+
+
+class KeepSyntaxErrorsParserCache(ParserCache):
+    """strawberry's ParserCache, except that a syntax error is left to strawberry's own parse.
+
+    Raised from this hook it would skip strawberry's error handling (and our codes); swallowed
+    here, strawberry parses again inside it and answers BAD_USER_INPUT like any invalid query.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        try:
+            ctx.graphql_document = self.cached_parse_document(ctx.query, **ctx.parse_options)
+        except GraphQLError:
+            pass
+        yield
 
 
 def _optional_root(module: str, name: str) -> type | None:
@@ -59,7 +81,7 @@ def build_schema(*, extensions: Iterable[type[SchemaExtension] | Callable[[], Sc
             ErrorCodes,
             *extensions,
             IntrospectionScope,
-            lambda: ParserCache(maxsize=256),
+            lambda: KeepSyntaxErrorsParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
         ],
     )

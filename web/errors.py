@@ -105,37 +105,43 @@ def _request_id(context: Any) -> str | None:
     return getattr(context, "request_id", None)
 
 
+def with_codes(errors: list[GraphQLError], context: Any) -> list[GraphQLError]:
+    """The errors, each with a code; unexpected ones masked as INTERNAL and logged with the request id."""
+    return [_coded(error, context) for error in errors]
+
+
 class ErrorCodes(SchemaExtension):
-    """Gives every error a code and masks unexpected ones as INTERNAL (logged with the request id)."""
+    """Codes errors that extensions add after execution (the schema's process_errors codes the rest)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if isinstance(result, (GraphQLExecutionResult, StrawberryExecutionResult)) and result.errors:
-            result.errors = [self._coded(error) for error in result.errors]
+            result.errors = with_codes(result.errors, self.execution_context.context)
 
-    def _coded(self, error: GraphQLError) -> GraphQLError:
-        code = _code_of(error)
-        if code is not None:
-            if error.extensions.get("code") == code:
-                return error
-            return GraphQLError(error.message, nodes=error.nodes, source=error.source, positions=error.positions,
-                                path=error.path, original_error=error.original_error,
-                                extensions={**(error.extensions or {}), "code": code})
-        if error.path is None and not _is_unexpected(error.original_error):
-            # Syntax, validation and variable-coercion errors: the request was wrong.
-            return GraphQLError(error.message, nodes=error.nodes, source=error.source, positions=error.positions,
-                                extensions={"code": BAD_USER_INPUT})
-        request_id = _request_id(self.execution_context.context)
-        original = error.original_error or error
-        log.error("internal error in request %s at %s", request_id, error.path,
-                  exc_info=(type(original), original, original.__traceback__))
-        message = "Internal error." + (f" Request id: {request_id}." if request_id else "")
-        extensions: dict[str, Any] = {"code": INTERNAL}
-        if request_id:
-            extensions["requestId"] = request_id
-        return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
-                            path=error.path, extensions=extensions)
+
+def _coded(error: GraphQLError, context: Any) -> GraphQLError:
+    code = _code_of(error)
+    if code is not None:
+        if error.extensions.get("code") == code:
+            return error
+        return GraphQLError(error.message, nodes=error.nodes, source=error.source, positions=error.positions,
+                            path=error.path, original_error=error.original_error,
+                            extensions={**(error.extensions or {}), "code": code})
+    if error.path is None and not _is_unexpected(error.original_error):
+        # Syntax, validation and variable-coercion errors: the request was wrong.
+        return GraphQLError(error.message, nodes=error.nodes, source=error.source, positions=error.positions,
+                            extensions={"code": BAD_USER_INPUT})
+    request_id = _request_id(context)
+    original = error.original_error or error
+    log.error("internal error in request %s at %s", request_id, error.path,
+              exc_info=(type(original), original, original.__traceback__))
+    message = "Internal error." + (f" Request id: {request_id}." if request_id else "")
+    extensions: dict[str, Any] = {"code": INTERNAL}
+    if request_id:
+        extensions["requestId"] = request_id
+    return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
+                        path=error.path, extensions=extensions)
 
 
 def _is_unexpected(original: BaseException | None) -> bool:
