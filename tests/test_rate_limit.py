@@ -80,3 +80,61 @@ async def test_redis_bucket_refills_after_the_window(redis_url):
         assert not (await limiter.acquire(bucket=bucket, cost=1, points=5, window=1.0)).allowed
     finally:
         await limiter.aclose()
+
+
+# --------------------------------------------------------------------------- through the app
+
+from tests.gql import builder  # noqa: E402,F401 - fixture
+from tests.safety import codes, key_with, post, served  # noqa: E402
+
+VIEWER = {"query": "{ viewer { keyId } }"}  # costs 1 point
+
+
+async def test_two_gateways_sharing_redis_admit_no_more_than_the_keys_limit(
+        settings, urls, builder, databases, redis_url):  # noqa: F811
+    key = await key_with(databases.members, rate_points=6, rate_window_seconds=60)
+    async with served(settings, urls, redis_url=redis_url) as (first, _), \
+            served(settings, urls, redis_url=redis_url) as (second, _):
+        responses = [await post(client, key, VIEWER) for _ in range(6) for client in (first, second)]
+        admitted = [r for r in responses if r.status_code == 200]
+        refused = [r for r in responses if r.status_code == 429]
+        assert (len(admitted), len(refused)) == (6, 6)
+        for response in refused:
+            # One point comes back every 10 s: the header says exactly when to try again.
+            assert response.headers["Retry-After"] == "10"
+            assert codes(response) == ["RATE_LIMITED"]
+            error = response.json()["errors"][0]
+            assert error["extensions"]["retryAfter"] == 10
+            assert response.json()["extensions"]["cost"]["throttleStatus"] == {
+                "maximumAvailable": 6, "currentlyAvailable": 0, "restoreRate": 0.1}
+        # /healthz, /readyz and /metrics are never limited.
+        for path in ("/healthz", "/readyz"):
+            assert (await first.get(path, headers={"Authorization": f"Bearer {key}"})).status_code == 200
+
+
+async def test_the_limit_resets_after_the_window_and_retry_after_is_right(
+        settings, urls, builder, databases, redis_url):  # noqa: F811
+    key = await key_with(databases.members, rate_points=2, rate_window_seconds=2)
+    async with served(settings, urls, redis_url=redis_url) as (client, _):
+        assert [(await post(client, key, VIEWER)).status_code for _ in range(2)] == [200, 200]
+        refused = await post(client, key, VIEWER)
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+        await asyncio.sleep(int(refused.headers["Retry-After"]))
+        admitted = await post(client, key, VIEWER)
+        assert admitted.status_code == 200
+        assert admitted.json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 0
+        await asyncio.sleep(2)  # a whole window: the bucket is full again
+        assert [(await post(client, key, VIEWER)).status_code for _ in range(3)] == [200, 200, 429]
+
+
+async def test_every_response_carries_its_cost_without_redis(settings, urls, builder, databases):  # noqa: F811
+    key = await key_with(databases.members, max_cost=500)
+    async with served(settings, urls) as (client, _):
+        body = (await post(client, key, {"query": "{ members(first: 20) { edges { node { id } } } }"})).json()
+        assert body["extensions"]["cost"] == {
+            "requestedQueryCost": 21, "maximumAvailable": 500,
+            "throttleStatus": {"maximumAvailable": 30_000, "currentlyAvailable": 30_000 - 21, "restoreRate": 500.0}}
+        over = await post(client, key, {"query": "{ members(first: 50) { edges { node { id enrollments { id } } } } }"})
+        assert codes(over) == ["QUERY_TOO_COMPLEX"]
+        assert over.json()["errors"][0]["extensions"] == {
+            "code": "QUERY_TOO_COMPLEX", "limit": "maxCost", "maximum": 500, "measured": 1 + 50 * (1 + 10)}
