@@ -75,3 +75,48 @@ async def test_organization_members_batch_across_organizations(client: Gql, fift
     assert sorted(g["members"]["totalCount"] for g in grassroots) == [0, 33]
     # organization, children, grandchildren, their members, employers: one statement each.
     assert counts["members"] == 5
+
+
+async def test_insurance_look_ups_are_one_call_per_level(builder: Builder, settings, urls, simulator) -> None:
+    from tests.gql import gateway
+
+    await builder.employer("e1", "g1")
+    for i in range(20):
+        member = await builder.member(f"m{i:02d}", "g1", "e1")
+        await builder.enrollment(member)
+        await builder.claim(member, submitted_at=datetime(2026, 6, 1, tzinfo=timezone.utc),
+                            lines=[("HCA", "MEDICAL", Decimal("100.00"))])
+    conn = builder.conn
+    await conn.execute(
+        """INSERT INTO insurance_sim.coverage (national_id, insured, scheme, since)
+           SELECT national_id, true, '职工基本医疗保险', DATE '2015-01-01' FROM members.members""")
+    await conn.execute(
+        """INSERT INTO insurance_sim.settlements
+               (settlement_id, national_id, hospital_code, hospital_name, admission_date, discharge_date,
+                diagnosis_code, diagnosis_name, total_cost, fund_paid, self_pay_in_policy, self_pay_out_of_policy,
+                settled_at)
+           SELECT c.settlement_id, m.national_id, 'H001', '无锡市人民医院', DATE '2026-05-01', DATE '2026-05-10',
+                  'C34.9', '肺恶性肿瘤', 60000, 40000, 15000, 5000, TIMESTAMPTZ '2026-05-11 10:00+08'
+           FROM claims.claims c JOIN members.members m ON m.id = c.member_id""")
+    live = settings.model_copy(update={"insurance_url": simulator.url, "api_key_cache_seconds": 60.0})
+    query = """{ members(first: 20) { edges { node { medicalInsurance { insured scheme since }
+        claims(first: 5) { edges { node { settlement { id hospitalName diagnosisCode totalCost settledAt } } } } } } } }"""
+    async with gateway(live, urls) as gql:
+        pool = gql.state.databases.members
+        medical = await make_key(pool, org="c", scopes=["members:read", "claims:read", "medical:read"])
+        plain = await make_key(pool, org="c", scopes=["members:read", "claims:read"])
+        simulator.stats.reset()
+        full = await gql.data(query, key=medical)
+        calls = dict(simulator.stats.calls)
+        masked = await gql.data(query, key=plain)
+    members = [e["node"] for e in full["members"]["edges"]]
+    assert len(members) == 20
+    assert all(m["medicalInsurance"] == {"insured": True, "scheme": "职工基本医疗保险", "since": "2015-01-01"}
+               for m in members)
+    settlements = [c["node"]["settlement"] for m in members for c in m["claims"]["edges"]]
+    assert len(settlements) == 20 and all(s["diagnosisCode"] == "C34.9" and s["totalCost"] == "60000.00"
+                                          and s["settledAt"] == "2026-05-11T10:00:00+08:00" for s in settlements)
+    assert all(c["node"]["settlement"]["diagnosisCode"] is None
+               for e in masked["members"]["edges"] for c in e["node"]["claims"]["edges"])
+    # Twenty members, twenty settlements: one coverage call and one settlements call.
+    assert sorted(calls.values()) == [1, 1], calls

@@ -86,6 +86,11 @@ async def test_nested_paths_stay_inside_the_subtree(client: Gql, world: dict) ->
     assert data["viewer"] == {"organization": {"id": "d1"}}
     assert data["member"]["claims"]["totalCount"] == 1
     assert data["contract"] == {"organization": {"id": "d1"}, "employer": {"id": "e1", "organization": {"id": "g1"}}}
+    events = await client.data("""{ recruitmentEvents { edges { node { organizer { id } employers { id }
+        postings { id headcount event { id } employer { id } } } } } }""", key=world["d1"])
+    assert events["recruitmentEvents"]["edges"] == [{"node": {
+        "organizer": {"id": "g1"}, "employers": [{"id": "e1"}],
+        "postings": [{"id": "p1", "headcount": 10, "event": {"id": "v1"}, "employer": {"id": "e1"}}]}}]
     # Members filtered by another district's organization: nothing, not an error.
     other = await client.data('{ members(filter: {organizationId: "g2"}) { totalCount edges { node { id } } } '
                               'claims(filter: {memberId: "m2"}) { totalCount } }', key=world["d1"])
