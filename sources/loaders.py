@@ -27,6 +27,7 @@ class Loaders:
         self.insurance = insurance
         self.batching = batching
         self._visible: asyncio.Future[list[str] | None] | None = None
+        self._visible_set: frozenset[str] | None = None
         self._members_by_org: dict[members.MemberQuery, members.MembersByOrganizationIdLoader] = {}
 
     def _made(self, loader: DataLoader) -> DataLoader:
@@ -51,7 +52,9 @@ class Loaders:
             return True
         if organization_id is None:
             return False
-        return organization_id in set(await self.visible_organization_ids() or ())
+        if self._visible_set is None:
+            self._visible_set = frozenset(await self.visible_organization_ids() or ())
+        return organization_id in self._visible_set
 
     # ------------------------------------------------------------------ members source
 
