@@ -315,6 +315,7 @@ async def amain(args: argparse.Namespace) -> int:
     if admin_url is None:
         import pgserver
 
+        tmp.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(tmp / "pgdata", cleanup_mode="stop")
         admin_url = server.get_uri()
     started: list[systems.Server] = []
