@@ -163,17 +163,20 @@ async def prepare_data(url: str, args: argparse.Namespace) -> dict:
 
 
 def add_settlements(simulator: systems.Server, intake: list[dict]) -> None:
+    records = []
     for item in intake:
         admission = item["admission"]
-        record = {
+        records.append({
             "settlement_id": item["settlement"], "national_id": item["national_id"], "hospital_code": "H320200001",
             "hospital_name": "无锡市人民医院", "admission_date": admission.isoformat(),
             "discharge_date": (admission + timedelta(days=item["days"])).isoformat(),
             "diagnosis_code": "K35.8", "diagnosis_name": "急性阑尾炎", "total_cost": str(item["self_pay"] * 3),
             "fund_paid": str(item["self_pay"] * 2), "self_pay_in_policy": str(item["self_pay"]),
             "self_pay_out_of_policy": "0.00", "settled_at": datetime.now(timezone.utc).isoformat(),
-        }
-        response = httpx.post(simulator.base_url + "/sim/settlements", json=record, timeout=10)
+        })
+    for start in range(0, len(records), 500):
+        response = httpx.post(simulator.base_url + "/sim/settlements",
+                              json={"settlements": records[start:start + 500]}, timeout=30)
         response.raise_for_status()
 
 
