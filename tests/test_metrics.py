@@ -1,9 +1,11 @@
 """/metrics: Prometheus text that moves with real requests, with labels from small fixed sets."""
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sources import observability
@@ -13,7 +15,7 @@ from tests.running_gateway import in_process_gateway
 Samples = dict[tuple[str, frozenset], float]
 
 MEMBERS_PAGE = """
-query MembersPage {
+query MetricsMembersPage {
   members(first: 10) { edges { node { name organization { name } medicalInsurance { insured } } } }
 }"""
 
@@ -53,7 +55,10 @@ async def test_metrics_parse_and_move_with_requests(settings, urls, builder: Bui
                                    "since": "2010-01-01"}])
     key = await make_key(builder.conn, org="c", scopes=["members:read", "claims:read"])
     auth = {"Authorization": f"Bearer {key}"}
-    observability.register_operation_names(["MembersPage"])
+    # A trusted document's operation name becomes a label when the gateway starts.
+    await builder.conn.execute(
+        "INSERT INTO gateway.trusted_documents (hash, document, origin, name) VALUES ($1, $2, 'manifest', $3)",
+        hashlib.sha256(MEMBERS_PAGE.encode()).hexdigest(), MEMBERS_PAGE, "MetricsMembersPage")
 
     gateway_settings = settings.model_copy(update={"insurance_url": simulator.url, "pending_retry_seconds": 0})
     async with in_process_gateway(gateway_settings, urls) as gateway:
@@ -70,7 +75,7 @@ async def test_metrics_parse_and_move_with_requests(settings, urls, builder: Bui
             after = await scrape(http)
 
     ops = "union_gateway_graphql_operations_total"
-    assert moved(before, after, ops, operation="MembersPage", type="query", outcome="ok") == 1
+    assert moved(before, after, ops, operation="MetricsMembersPage", type="query", outcome="ok") == 1
     # An operation name nobody registered never becomes a label.
     assert moved(before, after, ops, operation="other", type="query", outcome="ok") == 1
     assert "Sneaky12345" not in label_values(after, "operation")
@@ -79,13 +84,13 @@ async def test_metrics_parse_and_move_with_requests(settings, urls, builder: Bui
     assert moved(before, after, "union_gateway_http_responses_total", route="/graphql", status="401") == 1
     assert moved(before, after, "union_gateway_http_responses_total", route="/graphql", status="200") == 3
 
-    # Latency and SQL statements per operation: one observation for the one MembersPage run, and
+    # Latency and SQL statements per operation: one observation for the one MetricsMembersPage run, and
     # a statement count that does not grow with the page (two members, a handful of statements).
     seconds = "union_gateway_graphql_operation_duration_seconds"
-    assert moved(before, after, seconds + "_count", operation="MembersPage", type="query", outcome="ok") == 1
+    assert moved(before, after, seconds + "_count", operation="MetricsMembersPage", type="query", outcome="ok") == 1
     statements = "union_gateway_sql_statements_per_operation"
-    assert moved(before, after, statements + "_count", operation="MembersPage", type="query") == 1
-    ran = moved(before, after, statements + "_sum", operation="MembersPage", type="query")
+    assert moved(before, after, statements + "_count", operation="MetricsMembersPage", type="query") == 1
+    ran = moved(before, after, statements + "_sum", operation="MetricsMembersPage", type="query")
     assert 1 <= ran <= 8
     assert moved(before, after, "union_gateway_sql_statements_total", source="members") >= ran
 
@@ -117,4 +122,18 @@ async def test_readyz_reports_the_insurance_breaker_without_failing_on_it(settin
             assert ready.status_code == 200
             assert ready.json()["insurance"] == {"breaker": "closed"}
             assert set(ready.json()["sources"].values()) == {"ok"}
-            assert ready.headers["x-request-id"]
+            assert len(ready.headers["x-request-id"]) == 32
+            echoed = await http.get("/healthz", headers={"X-Request-ID": "lb-7f3a:2"})
+            assert echoed.headers.get_list("x-request-id") == ["lb-7f3a:2"]
+            replaced = await http.get("/healthz", headers={"X-Request-ID": "<script>alert(1)</script>"})
+            assert replaced.headers["x-request-id"] != "<script>alert(1)</script>"
+            assert len(replaced.headers["x-request-id"]) == 32
+
+
+def test_operation_labels_stay_a_small_fixed_set() -> None:
+    observability.register_operation_names(["LabelledOnce"])
+    assert observability.operation_label("LabelledOnce") == "LabelledOnce"
+    assert observability.operation_label("NeverRegistered") == "other"
+    assert observability.operation_label(None) == "anonymous"
+    with pytest.raises(ValueError):
+        observability.register_operation_names(['Bad"Name'])
