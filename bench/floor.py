@@ -14,6 +14,7 @@ import os
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -27,6 +28,7 @@ from starlette.routing import Route
 from sources.api_keys import KeyAuthenticator
 
 TWO_PLACES = Decimal("0.01")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _money(value: Decimal) -> str:
@@ -37,7 +39,7 @@ def _default(value: object) -> object:
     if isinstance(value, Decimal):
         return _money(value)
     if isinstance(value, datetime):
-        return value.isoformat()
+        return value.astimezone(SHANGHAI).isoformat()  # as the gateway's DateTime serializes
     if isinstance(value, date):
         return value.isoformat()
     raise TypeError(type(value))
