@@ -101,7 +101,7 @@ def parse_payload(body: bytes) -> dict[str, Any]:
 
 
 class RequestHygiene:
-    """Guards POST `path`: content type, body cap, JSON shape, and an execution time limit."""
+    """Guards `path`: for POST the content type, body cap and JSON shape; for every request a time limit."""
 
     def __init__(self, app: ASGIApp, *, path: str = "/graphql", max_body_bytes: int = 1_048_576,
                  timeout_seconds: float | None = 15.0) -> None:
@@ -111,8 +111,11 @@ class RequestHygiene:
         self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["path"] != self.path:
             await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await self._run(scope, receive, send)  # GET queries get the time limit too
             return
         try:
             check_content_type(_header(scope, b"content-type"))
