@@ -201,7 +201,7 @@ def test_the_gateway_probes_and_drains_within_its_grace_period(overlay: str) -> 
     command = container["lifecycle"]["preStop"]["exec"]["command"]
     assert command[0].endswith("sleep")
     pre_stop = int(command[1])
-    drain = int(config_map(docs, "union-gateway-config")["data"]["UNION_GATEWAY_SHUTDOWN_DRAIN_SECONDS"])
+    drain = int(config_map(docs, "union-gateway-config")["data"]["UNION_GATEWAY_DRAIN_SECONDS"])
     assert pre_stop > 0 and drain > 0
     assert spec["terminationGracePeriodSeconds"] > pre_stop + drain
 
