@@ -213,15 +213,31 @@ async def _serve(runtime: Runtime, *, host: str, port: int) -> None:
 
 
 @apikey_cli.command("create")
-def apikey_create(name: str = typer.Option(..., help="Who the key is for."),
-                  org: str = typer.Option(..., help="Organization id the key is bound to."),
-                  scopes: str = typer.Option(..., help="Comma-separated scopes, e.g. members:read,claims:read.")) -> None:
+def apikey_create(
+    name: str = typer.Option(..., help="Who the key is for."),
+    org: str = typer.Option(..., help="Organization id the key is bound to."),
+    scopes: str = typer.Option(..., help="Comma-separated scopes, e.g. members:read,claims:read."),
+    expires_days: int = typer.Option(None, min=1, help="Expire the key after this many days."),
+    max_cost: int = typer.Option(None, min=1, help="Most cost points one operation may request."),
+    rate_points: int = typer.Option(None, min=1, help="Cost points the key may spend per rate window."),
+    rate_window: float = typer.Option(None, min=0.001, help="The rate window in seconds."),
+    max_depth: int = typer.Option(None, min=1, help="Deepest selection allowed."),
+    max_aliases: int = typer.Option(None, min=0, help="Most aliases in one operation."),
+    trusted_documents_only: bool = typer.Option(None, "--trusted-documents-only/--any-document",
+                                                help="Only registered operations may run with this key."),
+) -> None:
     """Create a key; the key itself is printed once, alone on the last line."""
+    from datetime import datetime, timedelta, timezone
+
     from commands.apikeys import create
 
+    expires_at = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
+    limits = {"max_cost": max_cost, "rate_points": rate_points, "rate_window_seconds": rate_window,
+              "max_depth": max_depth, "max_aliases": max_aliases, "trusted_documents_only": trusted_documents_only}
     with open_runtime() as runtime:
         _migrate(runtime)
-        key_id, secret = asyncio.run(create(runtime.urls["members"], name=name, org=org, scopes=scopes))
+        key_id, secret = asyncio.run(create(runtime.urls["members"], name=name, org=org, scopes=scopes,
+                                            expires_at=expires_at, limits=limits))
     console.print(f"created {key_id}; store the key now, it is not shown again:")
     print(secret)
 

@@ -1,16 +1,20 @@
 """The `apikey` commands' bodies."""
 from __future__ import annotations
 
+import sys
+from datetime import datetime
+
 import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from sources.api_keys import create_key, list_keys, revoke_key
+from sources.api_keys import create_key, list_keys, revoke_key, set_limits
 from schema.scopes import ALL_SCOPES
 
 
-async def create(url: str, *, name: str, org: str, scopes: str) -> tuple[str, str]:
+async def create(url: str, *, name: str, org: str, scopes: str, expires_at: datetime | None = None,
+                 limits: dict[str, object] | None = None) -> tuple[str, str]:
     wanted = [s.strip() for s in scopes.split(",") if s.strip()]
     unknown = sorted(set(wanted) - ALL_SCOPES)
     if unknown or not wanted:
@@ -22,7 +26,9 @@ async def create(url: str, *, name: str, org: str, scopes: str) -> tuple[str, st
     try:
         if await conn.fetchval("SELECT 1 FROM members.organizations WHERE id = $1", org) is None:
             raise typer.BadParameter(f"no organization {org!r}", param_hint="--org")
-        key, secret = await create_key(conn, name=name, organization_id=org, scopes=wanted)
+        async with conn.transaction():
+            key, secret = await create_key(conn, name=name, organization_id=org, scopes=wanted, expires_at=expires_at)
+            await set_limits(conn, key.id, **(limits or {}))
     finally:
         await conn.close()
     return key.id, secret
@@ -38,7 +44,8 @@ async def show_list(url: str) -> None:
     for k in keys:
         state = "revoked" if k.revoked_at else "active"
         table.add_row(k.id, k.name, k.organization_id, ",".join(k.scopes), f"{k.created_at:%Y-%m-%d %H:%M}", state)
-    Console().print(table)
+    # Piped into a script, rich would wrap ids at 80 columns; keep rows whole.
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
 async def revoke(url: str, key_id: str) -> bool:

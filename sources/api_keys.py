@@ -70,6 +70,23 @@ async def create_key(
     return _row_to_key(row), secret
 
 
+#: Per-key limit columns (migrations/gateway/004); None keeps the settings' default.
+LIMIT_COLUMNS = ("max_depth", "max_aliases", "max_root_fields", "max_tokens", "max_cost",
+                 "rate_points", "rate_window_seconds", "trusted_documents_only")
+
+
+async def set_limits(conn: asyncpg.Connection | asyncpg.Pool, key_id: str, **limits: object) -> None:
+    """Store per-key limits on the key's row (only the ones given)."""
+    given = {k: v for k, v in limits.items() if v is not None}
+    unknown = set(given) - set(LIMIT_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+    if not given:
+        return
+    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(given, start=2))
+    await conn.execute(f"UPDATE gateway.api_keys SET {assignments} WHERE id = $1", key_id, *given.values())
+
+
 async def list_keys(conn: asyncpg.Connection | asyncpg.Pool) -> list[ApiKey]:
     """Every key, newest first, without secrets."""
     rows = await conn.fetch("SELECT * FROM gateway.api_keys ORDER BY created_at DESC, id")
