@@ -4,6 +4,7 @@ Scopes are not checked here: the Query fields carry RequireScope.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import strawberry
@@ -60,6 +61,20 @@ async def members(info: Info, filter: MemberFilter | None = None, first: int | N
     return member_connection(rows, limit, count)
 
 
+async def _with_subtree(info: Info, where):
+    """The filter with its organizationId widened to that organization's subtree.
+
+    The claims and contracts sources keep only an organization id, so the
+    subtree comes from the members source first: one statement, no join
+    across sources.
+    """
+    if where.organization_id is None:
+        return where
+    ids = await members_source.subtree_organization_ids(
+        info.context.state.databases.members, organization_id=where.organization_id, viewer=info.context.viewer)
+    return replace(where, organization_ids=tuple(ids))
+
+
 async def plans(info: Info) -> list[PlanRow]:
     rows = await claims_source.plans(info.context.state.databases.claims)
     for row in rows:
@@ -76,7 +91,7 @@ async def claims(info: Info, filter: ClaimFilter | None = None, first: int | Non
     ctx = info.context
     limit = page_size(first)
     before = decode_cursor("claim", after, int)
-    where = claim_query(filter)
+    where = await _with_subtree(info, claim_query(filter))
     if where.submitted_from and where.submitted_to and where.submitted_from > where.submitted_to:
         raise BadUserInput("submittedFrom is after submittedTo.")
     pool = ctx.state.databases.claims
@@ -101,7 +116,7 @@ async def contracts(info: Info, filter: ContractFilter | None = None, first: int
     ctx = info.context
     limit = page_size(first)
     after_key = decode_cursor("contract", after, str)
-    where = contract_query(filter)
+    where = await _with_subtree(info, contract_query(filter))
     pool = ctx.state.databases.contracts
     visible = await ctx.loaders.visible_organization_ids()
     rows = await contracts_source.list_contracts(pool, visible=visible, where=where, limit=limit + 1,

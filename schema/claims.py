@@ -287,7 +287,7 @@ def claim_connection(rows: list[ClaimRow], first: int, total: int | Callable[[],
 class ClaimFilter:
     member_id: strawberry.ID | None = None
     organization_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Claims of members directly in this organization (when submitted).")
+        default=None, description="Claims of members of this organization or any under it (as of submission).")
     status: ClaimStatus | None = None
     plan_code: str | None = None
     submitted_from: date | None = strawberry.field(default=None, description="Inclusive, Asia/Shanghai.")

@@ -93,7 +93,8 @@ def contract_connection(rows: list[ContractRow], first: int,
 
 @strawberry.input
 class ContractFilter:
-    organization_id: strawberry.ID | None = None
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Contracts of this organization and of every organization under it.")
     employer_id: strawberry.ID | None = None
     kind: ContractKind | None = None
     status: ContractStatus | None = None

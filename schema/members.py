@@ -47,7 +47,7 @@ class EmploymentType(Enum):
 @strawberry.input
 class MemberFilter:
     organization_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Members directly in this organization.")
+        default=None, description="Members of this organization and of every organization under it.")
     employer_id: strawberry.ID | None = None
     name_contains: str | None = None
     gender: Gender | None = None

@@ -100,6 +100,8 @@ class ClaimQuery:
 
     member_id: str | None = None
     organization_id: str | None = None
+    #: The organization's subtree as the members source resolved it (set by the resolver).
+    organization_ids: tuple[str, ...] | None = None
     status: str | None = None
     plan_code: str | None = None
     submitted_from: date | None = None
@@ -193,7 +195,9 @@ async def claims_by_ids(pool: asyncpg.Pool, *, ids: Sequence[int], visible: list
 def _claim_filter(q: Query, f: ClaimQuery) -> None:
     if f.member_id is not None:
         q.where(f"c.member_id = {q.arg(f.member_id)}")
-    if f.organization_id is not None:
+    if f.organization_ids is not None:
+        q.where(f"c.organization_id = ANY({q.arg(list(f.organization_ids))}::text[])")
+    elif f.organization_id is not None:
         q.where(f"c.organization_id = {q.arg(f.organization_id)}")
     if f.status is not None:
         q.where(f"c.status = {q.arg(f.status)}")

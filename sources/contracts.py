@@ -43,6 +43,8 @@ class ContractQuery:
     """ContractFilter, as the source applies it."""
 
     organization_id: str | None = None
+    #: The organization's subtree as the members source resolved it (set by the resolver).
+    organization_ids: tuple[str, ...] | None = None
     employer_id: str | None = None
     kind: str | None = None
     status: str | None = None
@@ -56,7 +58,11 @@ def _row(r: asyncpg.Record) -> ContractRow:
 
 
 def _filter(q: Query, f: ContractQuery, visible: list[str] | None) -> None:
-    for column, value in (("organization_id", f.organization_id), ("employer_id", f.employer_id),
+    if f.organization_ids is not None:
+        q.where(f"organization_id = ANY({q.arg(list(f.organization_ids))}::text[])")
+    elif f.organization_id is not None:
+        q.where(f"organization_id = {q.arg(f.organization_id)}")
+    for column, value in (("employer_id", f.employer_id),
                           ("kind", f.kind), ("status", f.status), ("campaign", f.campaign)):
         if value is not None:
             q.where(f"{column} = {q.arg(value)}")

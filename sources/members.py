@@ -87,7 +87,10 @@ def _visible_orgs(q: Query, viewer: Viewer, column: str) -> None:
 
 def _member_filter(q: Query, f: MemberQuery) -> None:
     if f.organization_id is not None:
-        q.where(f"m.organization_id = {q.arg(f.organization_id)}")
+        # The organization and everything under it: a district's staff list
+        # is the district's members, not only those filed at the district itself.
+        q.where(f"m.organization_id IN (SELECT id FROM members.organizations WHERE path LIKE "
+                f"(SELECT path || '%' FROM members.organizations WHERE id = {q.arg(f.organization_id)}))")
     if f.employer_id is not None:
         q.where(f"m.employer_id = {q.arg(f.employer_id)}")
     if f.name_contains:
@@ -128,6 +131,16 @@ async def visible_organization_ids(pool: asyncpg.Pool, *, viewer: Viewer) -> lis
         return None
     return list(await pool.fetchval(
         "SELECT coalesce(array_agg(id), '{}') FROM members.organizations WHERE path LIKE $1", viewer.path_pattern))
+
+
+async def subtree_organization_ids(pool: asyncpg.Pool, *, organization_id: str, viewer: Viewer) -> list[str]:
+    """The visible organizations at or under `organization_id` (empty when it is unknown or out of scope)."""
+    q = Query()
+    q.where(f"path LIKE (SELECT path || '%' FROM members.organizations WHERE id = {q.arg(organization_id)})")
+    if not viewer.sees_all:
+        q.where(f"path LIKE {q.arg(viewer.path_pattern)}")
+    return list(await pool.fetchval(
+        f"SELECT coalesce(array_agg(id), '{{}}') FROM members.organizations {q.where_sql}", *q.args))
 
 
 async def districts_by_organization(pool: asyncpg.Pool, *, viewer: Viewer) -> dict[str, str]:

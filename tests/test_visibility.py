@@ -142,3 +142,23 @@ async def test_introspection_needs_its_scope(client: Gql, world: dict) -> None:
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     data = await client.data("{ __schema { queryType { name } } __typename }", key=world["city"])
     assert data == {"__schema": {"queryType": {"name": "Query"}}, "__typename": "Query"}
+
+
+async def test_an_organization_filter_covers_its_subtree(client: Gql, world: dict) -> None:
+    """organizationId means the organization and everything under it (a district's staff list)."""
+    query = """query($o: ID!) {
+        members(filter: {organizationId: $o}) { totalCount edges { node { id } } }
+        claims(filter: {organizationId: $o}) { totalCount edges { node { id } } }
+        contracts(filter: {organizationId: $o}) { totalCount edges { node { id } } } }"""
+    district = await client.data(query, {"o": "d1"}, key=world["city"])
+    assert [e["node"]["id"] for e in district["members"]["edges"]] == ["m1", "m3"]  # g1's and d1's own
+    assert [e["node"]["id"] for e in district["claims"]["edges"]] == [world["c1"]]
+    assert [e["node"]["id"] for e in district["contracts"]["edges"]] == ["k1"]
+    grassroots = await client.data(query, {"o": "g1"}, key=world["city"])
+    assert [e["node"]["id"] for e in grassroots["members"]["edges"]] == ["m1"]
+    assert grassroots["contracts"]["totalCount"] == 0  # k1 is filed at d1, above g1
+    # Another district's subtree through a district key: nothing, exactly as for an unknown id.
+    foreign = await client.data(query, {"o": "d2"}, key=world["d1"])
+    unknown = await client.data(query, {"o": "no-such-org"}, key=world["d1"])
+    assert foreign == unknown == {"members": {"totalCount": 0, "edges": []}, "claims": {"totalCount": 0, "edges": []},
+                                  "contracts": {"totalCount": 0, "edges": []}}
