@@ -120,6 +120,11 @@ class Employer:
             return None
         return await info.context.loaders.organization_by_id.load(self.organization_id)
 
+    @strawberry.field(extensions=requires(scopes.MEMBERS_READ),
+                      description="Union members working here that the caller can see.")
+    async def member_count(self, info: Info) -> int:
+        return await info.context.loaders.member_count_by_employer_id.load(self.id)
+
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> EmployerRow | None:
         require(info, scopes.MEMBERS_READ)

@@ -72,6 +72,10 @@ class Loaders:
         return self._made(members.EmployerByIdLoader(self.databases.members))
 
     @cached_property
+    def member_count_by_employer_id(self) -> members.MemberCountByEmployerIdLoader:
+        return self._made(members.MemberCountByEmployerIdLoader(self.databases.members, self.viewer))
+
+    @cached_property
     def member_by_id(self) -> members.MemberByIdLoader:
         return self._made(members.MemberByIdLoader(self.databases.members, self.viewer))
 

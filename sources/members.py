@@ -280,6 +280,27 @@ class EmployerByIdLoader(TracedLoader, DataLoader):
         return [found.get(k) for k in keys]
 
 
+async def member_counts_by_employer(pool: asyncpg.Pool, *, employer_ids: Sequence[str],
+                                    viewer: Viewer) -> dict[str, int]:
+    """How many visible members each employer has, in one statement."""
+    q = Query()
+    q.where(f"m.employer_id = ANY({q.arg(list(employer_ids))}::text[])")
+    _visible_orgs(q, viewer, "m.organization_id")
+    rows = await pool.fetch(f"SELECT m.employer_id, count(*) AS n FROM members.members m {q.where_sql} "
+                            "GROUP BY m.employer_id", *q.args)
+    return {r["employer_id"]: r["n"] for r in rows}
+
+
+class MemberCountByEmployerIdLoader(TracedLoader, DataLoader):
+    def __init__(self, pool: asyncpg.Pool, viewer: Viewer) -> None:
+        super().__init__()
+        self.pool, self.viewer = pool, viewer
+
+    async def batch_load_fn(self, keys: list[str]) -> list[int]:
+        counts = await member_counts_by_employer(self.pool, employer_ids=keys, viewer=self.viewer)
+        return [counts.get(k, 0) for k in keys]
+
+
 class MemberByIdLoader(TracedLoader, DataLoader):
     def __init__(self, pool: asyncpg.Pool, viewer: Viewer) -> None:
         super().__init__()

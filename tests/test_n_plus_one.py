@@ -120,3 +120,26 @@ async def test_insurance_look_ups_are_one_call_per_level(builder: Builder, setti
                for e in masked["members"]["edges"] for c in e["node"]["claims"]["edges"])
     # Twenty members, twenty settlements: one coverage call and one settlements call.
     assert sorted(calls.values()) == [1, 1], calls
+
+
+async def test_cross_source_links_batch_per_level(client: Gql, builder: Builder) -> None:
+    """W5's shape: contracts (contracts source) → employer → member count (members source)."""
+    for i in range(12):
+        employer = await builder.employer(f"e{i:02d}", "g1")
+        for j in range(i % 3):
+            await builder.member(f"m{i:02d}{j}", "g1" if j else "g2", employer)
+        await builder.contract(f"k{i:02d}", "d1", employer)
+    key = await make_key(client.state.databases.members, org="d1", scopes=["contracts:read", "members:read"])
+    await client.query("{ viewer { keyId } }", key=key)
+    query = "query($n: Int!) { contracts(first: $n) { edges { node { id employer { id memberCount } } } } }"
+    counts_by_n = {}
+    for n in (3, 12):
+        with StatementCount() as counts:
+            data = await client.data(query, {"n": n}, key=key)
+            await asyncio.sleep(0)
+        counts_by_n[n] = dict(counts)
+        assert len(data["contracts"]["edges"]) == n
+    assert counts_by_n[3] == counts_by_n[12]
+    # Only members the key sees count: d1's key does not see g2's members.
+    got = {e["node"]["employer"]["id"]: e["node"]["employer"]["memberCount"] for e in data["contracts"]["edges"]}
+    assert got == {f"e{i:02d}": (1 if i % 3 == 2 else 0) for i in range(12)}
