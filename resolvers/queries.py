@@ -14,6 +14,7 @@ from schema.claims import ClaimConnection, ClaimFilter, ClaimStatsDimension, cla
 from schema.contracts import BargainingContractConnection, ContractFilter, contract_connection, contract_query
 from schema.members import MemberConnection, MemberFilter, member_connection, member_query
 from schema.pagination import decode_cursor, page_size
+from schema.prefetch import connection_prefetch, prefetch
 from schema.recruitment import RecruitmentEventConnection, RecruitmentEventFilter, event_after, event_connection, event_query
 from sources import claim_stats as stats_source
 from sources import claims as claims_source
@@ -36,11 +37,15 @@ def viewer(info: Info) -> Viewer:
 
 
 async def organization(info: Info, id: strawberry.ID) -> OrganizationRow | None:
-    return await info.context.loaders.organization_by_id.load(id)
+    row = await info.context.loaders.organization_by_id.load(id)
+    await prefetch(info, "Organization", [row])
+    return row
 
 
 async def member(info: Info, id: strawberry.ID) -> MemberRow | None:
-    return await info.context.loaders.member_by_id.load(id)
+    row = await info.context.loaders.member_by_id.load(id)
+    await prefetch(info, "Member", [row])
+    return row
 
 
 async def members(info: Info, filter: MemberFilter | None = None, first: int | None = 50,
@@ -54,6 +59,7 @@ async def members(info: Info, filter: MemberFilter | None = None, first: int | N
                                              after_id=after_key[0] if after_key else None)
     for row in rows:
         ctx.loaders.member_by_id.prime(row.id, row)
+    await connection_prefetch(info, "Member", rows[:limit])
 
     async def count() -> int:
         return await members_source.count_members(pool, viewer=ctx.viewer, where=where)
@@ -83,7 +89,9 @@ async def plans(info: Info) -> list[PlanRow]:
 
 
 async def claim(info: Info, id: strawberry.ID) -> ClaimRow | None:
-    return await info.context.loaders.claim_by_id.load(id)
+    row = await info.context.loaders.claim_by_id.load(id)
+    await prefetch(info, "Claim", [row])
+    return row
 
 
 async def claims(info: Info, filter: ClaimFilter | None = None, first: int | None = 50,
@@ -100,6 +108,7 @@ async def claims(info: Info, filter: ClaimFilter | None = None, first: int | Non
                                            before_id=before[0] if before else None)
     for row in rows:
         ctx.loaders.claim_by_id.prime(str(row.id), row)
+    await connection_prefetch(info, "Claim", rows[:limit])
 
     async def count() -> int:
         return await claims_source.count_claims(pool, visible=visible, where=where)
@@ -108,7 +117,9 @@ async def claims(info: Info, filter: ClaimFilter | None = None, first: int | Non
 
 
 async def contract(info: Info, id: strawberry.ID) -> ContractRow | None:
-    return await info.context.loaders.contract_by_id.load(id)
+    row = await info.context.loaders.contract_by_id.load(id)
+    await prefetch(info, "BargainingContract", [row])
+    return row
 
 
 async def contracts(info: Info, filter: ContractFilter | None = None, first: int | None = 50,
@@ -123,6 +134,7 @@ async def contracts(info: Info, filter: ContractFilter | None = None, first: int
                                                  after_id=after_key[0] if after_key else None)
     for row in rows:
         ctx.loaders.contract_by_id.prime(row.id, row)
+    await connection_prefetch(info, "BargainingContract", rows[:limit])
 
     async def count() -> int:
         return await contracts_source.count_contracts(pool, visible=visible, where=where)
@@ -141,6 +153,7 @@ async def recruitment_events(info: Info, filter: RecruitmentEventFilter | None =
     rows = await recruitment_source.list_events(pool, visible=visible, where=where, limit=limit + 1, after=after_key)
     for row in rows:
         ctx.loaders.event_by_id.prime(row.id, row)
+    await connection_prefetch(info, "RecruitmentEvent", rows[:limit])
 
     async def count() -> int:
         return await recruitment_source.count_events(pool, visible=visible, where=where)

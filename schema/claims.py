@@ -5,6 +5,7 @@ Objects are the sources' frozen rows (sources.claims), Settlement/Coverage
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from schema import scopes
 from schema.members import require
 from schema.pagination import PageInfo, build_edges, encode_cursor, total_of
 from schema.permissions import requires
+from schema.prefetch import ready
 from schema.scalars import SHANGHAI
 from sources import audit
 from sources.claim_stats import ClaimStatsRow as StatsRow
@@ -116,12 +118,12 @@ class Enrollment:
     status: EnrollmentStatus
 
     @strawberry.field(extensions=requires(scopes.MEMBERS_READ))
-    async def member(self, info: Info) -> Annotated["Member", strawberry.lazy("schema.members")]:
-        return await info.context.loaders.member_by_id.load(self.member_id)
+    def member(self, info: Info) -> Annotated["Member", strawberry.lazy("schema.members")]:
+        return ready(info.context.loaders.member_by_id, self.member_id)
 
     @strawberry.field
-    async def plan(self, info: Info) -> Plan:
-        return await info.context.loaders.plan_by_code.load(self.plan_code)
+    def plan(self, info: Info) -> Plan:
+        return ready(info.context.loaders.plan_by_code, self.plan_code)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> EnrollmentRow | None:
@@ -181,32 +183,35 @@ def _unavailable(cause: BaseException | None = None) -> UpstreamUnavailable:
     return error
 
 
-async def settlement_of(info: Info, settlement_id: str) -> Settlement | None:
+def _answered(result: Any) -> Any:
+    if isinstance(result, InsuranceUnavailable):
+        raise _unavailable(result)
+    return result
+
+
+async def _answer_of(pending: Awaitable[Any]) -> Any:
+    try:
+        return _answered(await pending)
+    except InsuranceUnavailable as exc:
+        raise _unavailable(exc) from exc
+
+
+def _from_insurance(loader: Any, key: Any) -> Any:
+    """The loader's answer (now if prefetched); UPSTREAM_UNAVAILABLE when the system cannot answer."""
+    if loader is None:
+        raise _unavailable()
+    value = ready(loader, key)
+    return _answer_of(value) if inspect.isawaitable(value) else _answered(value)
+
+
+def settlement_of(info: Info, settlement_id: str) -> Settlement | None | Awaitable[Settlement | None]:
     """The settlement by id through the request's loader; UPSTREAM_UNAVAILABLE when the system cannot answer."""
-    loader = info.context.loaders.settlement_by_id
-    if loader is None:
-        raise _unavailable()
-    try:
-        result = await loader.load(settlement_id)
-    except InsuranceUnavailable as exc:
-        raise _unavailable(exc) from exc
-    if isinstance(result, InsuranceUnavailable):
-        raise _unavailable(result)
-    return result
+    return _from_insurance(info.context.loaders.settlement_by_id, settlement_id)
 
 
-async def coverage_today(info: Info, national_id: str) -> Coverage | None:
+def coverage_today(info: Info, national_id: str) -> Coverage | None | Awaitable[Coverage | None]:
     """Coverage on today's date (Asia/Shanghai); UPSTREAM_UNAVAILABLE when the system cannot answer."""
-    loader = info.context.loaders.coverage_by_national_id
-    if loader is None:
-        raise _unavailable()
-    try:
-        result = await loader.load((national_id, datetime.now(SHANGHAI).date()))
-    except InsuranceUnavailable as exc:
-        raise _unavailable(exc) from exc
-    if isinstance(result, InsuranceUnavailable):
-        raise _unavailable(result)
-    return result
+    return _from_insurance(info.context.loaders.coverage_by_national_id, (national_id, datetime.now(SHANGHAI).date()))
 
 
 # --------------------------------------------------------------------------- claims
@@ -232,19 +237,19 @@ class Claim:
     payment_ref: str | None
 
     @strawberry.field(extensions=requires(scopes.MEMBERS_READ))
-    async def member(self, info: Info) -> Annotated["Member", strawberry.lazy("schema.members")]:
-        return await info.context.loaders.member_by_id.load(self.member_id)
+    def member(self, info: Info) -> Annotated["Member", strawberry.lazy("schema.members")]:
+        return ready(info.context.loaders.member_by_id, self.member_id)
 
     @strawberry.field(description="The stay as the medical-insurance system settled it (batched look-up). "
                                   "Null for accident claims.")
-    async def settlement(self, info: Info) -> MedicalSettlement | None:
+    def settlement(self, info: Info) -> MedicalSettlement | None:
         if self.settlement_id is None:
             return None
-        return await settlement_of(info, self.settlement_id)
+        return settlement_of(info, self.settlement_id)
 
     @strawberry.field
-    async def lines(self, info: Info) -> list[ClaimLine]:
-        return await info.context.loaders.claim_lines_by_claim_id.load(self.id)
+    def lines(self, info: Info) -> list[ClaimLine]:
+        return ready(info.context.loaders.claim_lines_by_claim_id, self.id)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> ClaimRow | None:
@@ -269,8 +274,8 @@ class ClaimConnection:
     total: strawberry.Private[int | Callable[[], Awaitable[int]]]
 
     @strawberry.field
-    async def total_count(self) -> int:
-        return await total_of(self.total)
+    def total_count(self) -> int:
+        return total_of(self.total)
 
 
 def claim_cursor(row: ClaimRow) -> str:
@@ -317,10 +322,10 @@ class ClaimStatsRow:
 
     @strawberry.field(description="The DISTRICT-level organization the member belongs under "
                                   "(the CITY org for members directly under it).")
-    async def organization(self, info: Info) -> Annotated["Organization", strawberry.lazy("schema.members")] | None:
+    def organization(self, info: Info) -> Annotated["Organization", strawberry.lazy("schema.members")] | None:
         if self.organization_id is None:
             return None
-        return await info.context.loaders.organization_by_id.load(self.organization_id)
+        return ready(info.context.loaders.organization_by_id, self.organization_id)
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from schema import scopes
 from schema.members import Employer, Organization, require
+from schema.prefetch import ready
 from schema.pagination import PageInfo, build_edges, encode_cursor, total_of
 from sources.contracts import ContractQuery, ContractRow
 
@@ -50,12 +51,12 @@ class BargainingContract:
     signed_on: date | None
 
     @strawberry.field
-    async def employer(self, info: Info) -> Employer:
-        return await info.context.loaders.employer_by_id.load(self.employer_id)
+    def employer(self, info: Info) -> Employer:
+        return ready(info.context.loaders.employer_by_id, self.employer_id)
 
     @strawberry.field
-    async def organization(self, info: Info) -> Organization:
-        return await info.context.loaders.organization_by_id.load(self.organization_id)
+    def organization(self, info: Info) -> Organization:
+        return ready(info.context.loaders.organization_by_id, self.organization_id)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> ContractRow | None:
@@ -80,8 +81,8 @@ class BargainingContractConnection:
     total: strawberry.Private[int | Callable[[], Awaitable[int]]]
 
     @strawberry.field
-    async def total_count(self) -> int:
-        return await total_of(self.total)
+    def total_count(self) -> int:
+        return total_of(self.total)
 
 
 def contract_connection(rows: list[ContractRow], first: int,

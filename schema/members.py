@@ -18,6 +18,8 @@ from sources import audit
 from schema import scopes
 from schema.pagination import PageInfo, build_edges, decode_cursor, encode_cursor, page_size, total_of
 from schema.permissions import requires
+from schema.prefetch import _node_selections as _connection_nodes
+from schema.prefetch import claims_page_key, prefetch, ready, then
 from sources.members import EmployerRow, MemberQuery, MemberRow, OrganizationRow
 from web.errors import Forbidden
 
@@ -78,14 +80,14 @@ class Organization:
     level: OrgLevel
 
     @strawberry.field(description="Null above the caller's own organization.")
-    async def parent(self, info: Info) -> Organization | None:
+    def parent(self, info: Info) -> Organization | None:
         if self.parent_id is None:
             return None
-        return await info.context.loaders.organization_by_id.load(self.parent_id)
+        return ready(info.context.loaders.organization_by_id, self.parent_id)
 
     @strawberry.field
-    async def children(self, info: Info) -> list[Organization]:
-        return await info.context.loaders.organizations_by_parent_id.load(self.id)
+    def children(self, info: Info) -> list[Organization]:
+        return ready(info.context.loaders.organizations_by_parent_id, self.id)
 
     @strawberry.field(extensions=requires(scopes.MEMBERS_READ),
                       description="Members directly in this organization, by id.")
@@ -95,6 +97,7 @@ class Organization:
         after_key = decode_cursor("member", after, str)
         loader = info.context.loaders.members_by_organization_id(member_query(filter))
         page = await loader.load((self.id, limit + 1, after_key[0] if after_key else None))
+        await prefetch(info, "Member", page.rows[:limit], [s for f in info.selected_fields for s in _connection_nodes(f)])
         return member_connection(page.rows, limit, page.total)
 
     @classmethod
@@ -115,15 +118,15 @@ class Employer:
     industry: str | None
 
     @strawberry.field(description="Null when outside the caller's organizations.")
-    async def organization(self, info: Info) -> Organization | None:
+    def organization(self, info: Info) -> Organization | None:
         if self.organization_id is None:
             return None
-        return await info.context.loaders.organization_by_id.load(self.organization_id)
+        return ready(info.context.loaders.organization_by_id, self.organization_id)
 
     @strawberry.field(extensions=requires(scopes.MEMBERS_READ),
                       description="Union members working here that the caller can see.")
-    async def member_count(self, info: Info) -> int:
-        return await info.context.loaders.member_count_by_employer_id.load(self.id)
+    def member_count(self, info: Info) -> int:
+        return ready(info.context.loaders.member_count_by_employer_id, self.id)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> EmployerRow | None:
@@ -166,35 +169,34 @@ class Member:
         return mask_phone(self.phone)
 
     @strawberry.field
-    async def employer(self, info: Info) -> Employer:
-        return await info.context.loaders.employer_by_id.load(self.employer_id)
+    def employer(self, info: Info) -> Employer:
+        return ready(info.context.loaders.employer_by_id, self.employer_id)
 
     @strawberry.field
-    async def organization(self, info: Info) -> Organization:
-        return await info.context.loaders.organization_by_id.load(self.organization_id)
+    def organization(self, info: Info) -> Organization:
+        return ready(info.context.loaders.organization_by_id, self.organization_id)
 
     @strawberry.field(extensions=requires(scopes.CLAIMS_READ))
-    async def enrollments(self, info: Info) -> list[Annotated["Enrollment", strawberry.lazy("schema.claims")]]:
-        return await info.context.loaders.enrollments_by_member_id.load(self.id)
+    def enrollments(self, info: Info) -> list[Annotated["Enrollment", strawberry.lazy("schema.claims")]]:
+        return ready(info.context.loaders.enrollments_by_member_id, self.id)
 
     @strawberry.field(extensions=requires(scopes.CLAIMS_READ), description="Newest first.")
-    async def claims(self, info: Info, first: int | None = 20,
-                     after: str | None = None) -> Annotated["ClaimConnection", strawberry.lazy("schema.claims")]:
+    def claims(self, info: Info, first: int | None = 20,
+               after: str | None = None) -> Annotated["ClaimConnection", strawberry.lazy("schema.claims")]:
         from schema.claims import claim_connection
 
         limit = page_size(first)
-        before = decode_cursor("claim", after, int)
-        page = await info.context.loaders.claims_by_member_id.load((self.id, limit + 1, before[0] if before else None))
-        return claim_connection(page.rows, limit, page.total)
+        page = ready(info.context.loaders.claims_by_member_id, claims_page_key(self.id, first, after))
+        return then(page, lambda p: claim_connection(p.rows, limit, p.total))
 
     @strawberry.field(extensions=requires(scopes.CLAIMS_READ),
                       description="Live from the medical-insurance system; null with an UPSTREAM_UNAVAILABLE "
                                   "error if it cannot be reached.")
-    async def medical_insurance(
+    def medical_insurance(
             self, info: Info) -> Annotated["MedicalInsuranceCoverage", strawberry.lazy("schema.claims")] | None:
         from schema.claims import coverage_today
 
-        return await coverage_today(info, self.national_id)
+        return coverage_today(info, self.national_id)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> MemberRow | None:
@@ -219,8 +221,8 @@ class MemberConnection:
     total: strawberry.Private[int | Callable[[], Awaitable[int]]]
 
     @strawberry.field
-    async def total_count(self) -> int:
-        return await total_of(self.total)
+    def total_count(self) -> int:
+        return total_of(self.total)
 
 
 def member_cursor(row: MemberRow) -> str:

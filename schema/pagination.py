@@ -61,6 +61,6 @@ def build_edges(edge: Callable[..., T], rows: Sequence[Any], first: int,
     return edges, PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None)  # type: ignore[attr-defined]
 
 
-async def total_of(total: int | Callable[[], Awaitable[int]]) -> int:
-    """A connection's totalCount: known already, or counted only when asked for."""
-    return total if isinstance(total, int) else await total()
+def total_of(total: int | Callable[[], Awaitable[int]]) -> int | Awaitable[int]:
+    """A connection's totalCount: known already (returned as is), or counted only when asked for."""
+    return total if isinstance(total, int) else total()

@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from schema import scopes
 from schema.members import Employer, Organization, require
+from schema.prefetch import ready
 from schema.pagination import PageInfo, build_edges, decode_cursor, encode_cursor, total_of
 from sources.recruitment import EventQuery, EventRow, PostingRow
 
@@ -34,16 +35,16 @@ class RecruitmentEvent:
     positions_offered: int = strawberry.field(description="Sum of the postings' headcounts.")
 
     @strawberry.field
-    async def organizer(self, info: Info) -> Organization:
-        return await info.context.loaders.organization_by_id.load(self.organizer_id)
+    def organizer(self, info: Info) -> Organization:
+        return ready(info.context.loaders.organization_by_id, self.organizer_id)
 
     @strawberry.field
-    async def employers(self, info: Info) -> list[Employer]:
-        return await info.context.loaders.employers_by_event_id.load(self.id)
+    def employers(self, info: Info) -> list[Employer]:
+        return ready(info.context.loaders.employers_by_event_id, self.id)
 
     @strawberry.field
-    async def postings(self, info: Info) -> list[JobPosting]:
-        return await info.context.loaders.postings_by_event_id.load(self.id)
+    def postings(self, info: Info) -> list[JobPosting]:
+        return ready(info.context.loaders.postings_by_event_id, self.id)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> EventRow | None:
@@ -65,14 +66,14 @@ class JobPosting:
     salary_max: Decimal | None
 
     @strawberry.field
-    async def event(self, info: Info) -> RecruitmentEvent | None:
+    def event(self, info: Info) -> RecruitmentEvent | None:
         if self.event_id is None:
             return None
-        return await info.context.loaders.event_by_id.load(self.event_id)
+        return ready(info.context.loaders.event_by_id, self.event_id)
 
     @strawberry.field
-    async def employer(self, info: Info) -> Employer:
-        return await info.context.loaders.employer_by_id.load(self.employer_id)
+    def employer(self, info: Info) -> Employer:
+        return ready(info.context.loaders.employer_by_id, self.employer_id)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> PostingRow | None:
@@ -97,8 +98,8 @@ class RecruitmentEventConnection:
     total: strawberry.Private[int | Callable[[], Awaitable[int]]]
 
     @strawberry.field
-    async def total_count(self) -> int:
-        return await total_of(self.total)
+    def total_count(self) -> int:
+        return total_of(self.total)
 
 
 def event_cursor(row: EventRow) -> str:

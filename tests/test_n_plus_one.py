@@ -143,3 +143,34 @@ async def test_cross_source_links_batch_per_level(client: Gql, builder: Builder)
     # Only members the key sees count: d1's key does not see g2's members.
     got = {e["node"]["employer"]["id"]: e["node"]["employer"]["memberCount"] for e in data["contracts"]["edges"]}
     assert got == {f"e{i:02d}": (1 if i % 3 == 2 else 0) for i in range(12)}
+
+
+async def test_list_links_are_loaded_ahead_so_fields_resolve_synchronously(client: Gql, fifty_members: None) -> None:
+    """The staff-list shape is prefetched level by level: no link falls back to a late, per-item load.
+
+    A late load still answers correctly (through the loader's future), but it
+    sends every item of its list down graphql-core's asynchronous path, about
+    ten times the cost per field; this guards the fast path.
+    """
+    from schema import prefetch
+
+    key = await make_key(client.state.databases.members, org="c", scopes=["members:read", "claims:read"])
+    query = """query($d: ID!) { members(first: 50, filter: {organizationId: $d}) { totalCount edges { node {
+        id employer { name organization { id } } organization { name parent { id } }
+        enrollments { plan { code } member { id } }
+        ... on Member { claims(first: 5) { edges { node { id lines { amount } member { id } } } } }
+    } } } }"""
+    prefetch.late_loads.clear()
+    data = await client.data(query, {"d": "c"}, key=key)
+    assert len(data["members"]["edges"]) == 50
+    assert sum(len(e["node"]["claims"]["edges"]) for e in data["members"]["edges"]) > 0
+    assert dict(prefetch.late_loads) == {}
+    # The same data as when nothing is prefetched (each link loaded late by its resolver).
+    original = prefetch.LINKS.copy()
+    prefetch.LINKS.clear()
+    try:
+        late = await client.data(query, {"d": "c"}, key=key)
+    finally:
+        prefetch.LINKS.update(original)
+    assert late == data
+    assert prefetch.late_loads  # the comparison really took the late path
