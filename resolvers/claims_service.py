@@ -16,7 +16,7 @@ import asyncpg
 from opentelemetry import trace
 
 from resolvers import decision as rules
-from resolvers.plan_schedule import load_schedule
+from resolvers.plan_schedule import current_schedule
 from sources import observability
 from sources import claims_store as store
 from sources.claims_store import ClaimFacts, ClaimRecord, EnrollmentRecord, NewClaim
@@ -109,7 +109,7 @@ async def enroll_member(*, databases: Databases, insurance: Any, viewer: Viewer,
     """Enrol a visible member in a plan at its premium, if eligible (RULES.md)."""
     with tracer.start_as_current_span("settlement.enroll") as span:
         span.set_attribute("plan.code", plan_code)
-        schedule = await _db(lambda: load_schedule(databases.claims))
+        schedule = await _db(lambda: current_schedule(databases.claims))
         plan = schedule.plans.get(plan_code)
         if plan is None:
             raise BadUserInput(f"No plan {plan_code}; plans are {', '.join(schedule.plans)}.", reason="UNKNOWN_PLAN")

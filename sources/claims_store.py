@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Callable, Sequence
 import asyncpg
 
 from resolvers.decision import Decision, Term, Usage, UsageByBenefit
-from resolvers.plan_schedule import Schedule, load_schedule
+from resolvers.plan_schedule import Schedule, schedule_at
 from sources import observability
 
 #: The channel subscribers LISTEN on; the payload is the claim id.
@@ -245,26 +245,59 @@ async def claims_by_settlement(pool: asyncpg.Pool, keys: Sequence[tuple[str, str
 
 # --------------------------------------------------------------------------- deciding
 
-async def _usage(conn: asyncpg.Connection, enrollment_ids: Sequence[int]) -> dict[tuple[int, str], Usage]:
-    if not enrollment_ids:
-        return {}
-    rows = await conn.fetch(
-        "SELECT l.enrollment_id, l.benefit, sum(l.amount) AS amount, coalesce(sum(l.days), 0) AS days,"
-        " count(*) AS lines"
-        " FROM claims.claim_lines l JOIN claims.claims c ON c.id = l.claim_id"
-        " WHERE l.enrollment_id = ANY($1::bigint[]) AND c.status IN ('APPROVED', 'PAID')"
-        " GROUP BY l.enrollment_id, l.benefit",
-        list(enrollment_ids),
-    )
-    return {(r["enrollment_id"], r["benefit"]): Usage(r["amount"], int(r["days"]), int(r["lines"])) for r in rows}
+def _facts_sql(key_column: str | None) -> str:
+    """The member's enrolments, what each has paid, the schedule's version and (by key) an existing claim.
+
+    One statement, hence one snapshot, taken after the member's lock: it sees
+    every claim a previous holder of the lock committed. One row per
+    (enrolment, benefit it has paid), or one bare row when there is no enrolment.
+    """
+    existing = (f"(SELECT id FROM claims.claims WHERE member_id = $1 AND {key_column} = $2)"
+                if key_column is not None else "NULL::bigint")
+    return f"""
+        WITH terms AS (
+            SELECT id, plan_code, coverage_start, coverage_end, cancelled FROM claims.enrollments WHERE member_id = $1
+        ), used AS (
+            SELECT l.enrollment_id, l.benefit, sum(l.amount) AS amount, coalesce(sum(l.days), 0) AS days,
+                   count(*) AS lines
+            FROM claims.claim_lines l JOIN claims.claims c ON c.id = l.claim_id
+            WHERE l.enrollment_id IN (SELECT id FROM terms) AND c.status IN ('APPROVED', 'PAID')
+            GROUP BY l.enrollment_id, l.benefit
+        )
+        SELECT h.existing_id, h.schedule_version, t.id, t.plan_code, t.coverage_start, t.coverage_end, t.cancelled,
+               u.benefit, u.amount, u.days, u.lines
+        FROM (SELECT {existing} AS existing_id, (SELECT token FROM claims.schedule_version) AS schedule_version) h
+        LEFT JOIN (terms t LEFT JOIN used u ON u.enrollment_id = t.id) ON true
+        ORDER BY t.coverage_start, t.id, u.benefit"""
+
+
+_FACTS_SQL = {column: _facts_sql(column) for column in (None, "settlement_id", "assessment_ref")}
+
+
+async def _read_facts(conn: asyncpg.Connection, member_id: str, *, key_column: str | None = None,
+                      key: str | None = None) -> tuple[int | None, ClaimFacts]:
+    """(id of the claim already under the key, if any; the facts a decision reads) in one statement."""
+    args = (member_id,) if key_column is None else (member_id, key)
+    rows = await conn.fetch(_FACTS_SQL[key_column], *args)
+    terms: dict[int, Term] = {}
+    usage: dict[tuple[int, str], Usage] = {}
+    for r in rows:
+        if r["id"] is None:
+            continue
+        if r["id"] not in terms:
+            terms[r["id"]] = Term(id=r["id"], plan_code=r["plan_code"], coverage_start=r["coverage_start"],
+                                  coverage_end=r["coverage_end"], cancelled=r["cancelled"])
+        if r["benefit"] is not None:
+            usage[(r["id"], r["benefit"])] = Usage(r["amount"], int(r["days"]), int(r["lines"]))
+    head = rows[0]
+    schedule = await schedule_at(conn, head["schedule_version"])
+    return head["existing_id"], ClaimFacts(terms=list(terms.values()), schedule=schedule, usage=usage)
 
 
 async def claim_facts(conn: asyncpg.Connection, member_id: str) -> ClaimFacts:
     """Enrolments, schedule and usage of a member; call with the member locked."""
-    terms = [e.term() for e in await enrollments_of(conn, member_id)]
-    schedule = await load_schedule(conn)
-    usage = await _usage(conn, [t.id for t in terms])
-    return ClaimFacts(terms=terms, schedule=schedule, usage=usage)
+    _, facts = await _read_facts(conn, member_id)
+    return facts
 
 
 async def _write_lines(conn: asyncpg.Connection, claim_id: int, decision: Decision) -> None:
@@ -277,40 +310,81 @@ async def _write_lines(conn: asyncpg.Connection, claim_id: int, decision: Decisi
         )
 
 
+#: The claim, its lines and its notification in one statement. The lines ride
+#: as parallel arrays (amounts as text, cast to numeric: exact); a key taken
+#: meanwhile (only if a writer skipped the member lock) inserts nothing, no
+#: line and no notification, and returns no row. The notification is queued
+#: with the transaction, so listeners hear of the claim only if it commits.
+_CLAIM_FIELDS = tuple(c.strip() for c in _CLAIM_COLUMNS.split(","))
+_OPEN_CLAIM_SQL = f"""
+    WITH claim AS (
+        INSERT INTO claims.claims (member_id, organization_id, kind, status, rejection_reason, settlement_id,
+            accident_date, disability_grade, assessment_ref, total_payout, decided_at, origin)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $4 = 'PENDING_REVIEW' THEN NULL ELSE now() END, $11)
+        ON CONFLICT DO NOTHING
+        RETURNING {_CLAIM_COLUMNS}
+    ), lines AS (
+        INSERT INTO claims.claim_lines (claim_id, line_no, enrollment_id, plan_code, benefit, amount, days, note)
+        SELECT claim.id, l.line_no, l.enrollment_id, l.plan_code, l.benefit, l.amount::numeric, l.days, l.note
+        FROM claim, unnest($12::int[], $13::bigint[], $14::text[], $15::text[], $16::text[], $17::int[], $18::text[])
+            AS l(line_no, enrollment_id, plan_code, benefit, amount, days, note)
+        RETURNING line_no, enrollment_id, plan_code, benefit, amount, days, note
+    ), announced AS (
+        SELECT claim.*, pg_notify('{CLAIM_UPDATED_CHANNEL}', claim.id::text) FROM claim
+    )
+    SELECT {", ".join(f"a.{c}" for c in _CLAIM_FIELDS)},
+           l.line_no, l.enrollment_id, l.plan_code AS line_plan_code, l.benefit, l.amount, l.days, l.note
+    FROM announced a LEFT JOIN lines l ON true ORDER BY l.line_no"""
+
+
+def _line_arrays(decision: Decision | None) -> tuple[list[Any], ...]:
+    lines = decision.lines if decision is not None else ()
+    return (list(range(1, len(lines) + 1)), [l.enrollment_id for l in lines], [l.plan_code for l in lines],
+            [l.benefit for l in lines], [str(l.amount) for l in lines], [l.days for l in lines],
+            [l.note for l in lines])
+
+
+def _opened_record(rows: Sequence[Any]) -> ClaimRecord:
+    head = rows[0]
+    lines = tuple(
+        ClaimLineRecord(line_no=r["line_no"], enrollment_id=r["enrollment_id"], plan_code=r["line_plan_code"],
+                        benefit=r["benefit"], amount=r["amount"], days=r["days"], note=r["note"])
+        for r in rows if r["line_no"] is not None
+    )
+    return ClaimRecord(**{c: head[c] for c in _CLAIM_FIELDS}, lines=lines)
+
+
 async def open_claim(pool: asyncpg.Pool, claim: NewClaim, *, decide: Decider | None) -> tuple[ClaimRecord, bool]:
     """Open and decide a claim in one transaction, or return the one its key already opened.
 
     decide=None stores it PENDING_REVIEW with no lines (the insurance system
     could not be asked). Returns (claim, whether this call opened it).
     """
-    key = {"settlement_id": claim.settlement_id} if claim.settlement_id is not None else {"assessment_ref": claim.assessment_ref}
+    key_column, key = (("settlement_id", claim.settlement_id) if claim.settlement_id is not None
+                       else ("assessment_ref", claim.assessment_ref))
     async with transaction(pool) as conn:
         await lock_member(conn, claim.member_id)
-        existing = await find_claim(conn, member_id=claim.member_id, **key)
-        if existing is not None:
+        existing_id, facts = await _read_facts(conn, claim.member_id, key_column=key_column, key=key)
+        if existing_id is not None:
+            existing = await claim_by_id(conn, existing_id)
+            assert existing is not None
             return existing, False
-        decision = decide(await claim_facts(conn, claim.member_id)) if decide is not None else None
-        claim_id = await conn.fetchval(
-            "INSERT INTO claims.claims (member_id, organization_id, kind, status, rejection_reason, settlement_id,"
-            " accident_date, disability_grade, assessment_ref, total_payout, decided_at, origin)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $4 = 'PENDING_REVIEW' THEN NULL ELSE now() END, $11)"
-            " ON CONFLICT DO NOTHING RETURNING id",
+        decision = decide(facts) if decide is not None else None
+        rows = await conn.fetch(
+            _OPEN_CLAIM_SQL,
             claim.member_id, claim.organization_id, claim.kind,
             decision.status if decision else PENDING_REVIEW,
             decision.rejection_reason if decision else None,
             claim.settlement_id, claim.accident_date, claim.disability_grade, claim.assessment_ref,
             decision.total if decision else Decimal("0.00"), claim.origin,
+            *_line_arrays(decision),
         )
-        if claim_id is None:
+        if not rows:
             # Only reachable if a writer skipped the member lock; the key still holds.
-            existing = await find_claim(conn, member_id=claim.member_id, **key)
+            existing = await find_claim(conn, member_id=claim.member_id, **{key_column: key})
             assert existing is not None
             return existing, False
-        if decision is not None:
-            await _write_lines(conn, claim_id, decision)
-        await notify_claim_updated(conn, claim_id)
-        record = await claim_by_id(conn, claim_id)
-    assert record is not None
+        record = _opened_record(rows)
     observability.claim_decided(record.status)  # committed: a decision (or PENDING_REVIEW) now stands
     return record, True
 

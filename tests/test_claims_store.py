@@ -80,6 +80,31 @@ async def test_racing_inserts_return_one_claim(databases):
     assert sum(opened for _, opened in results) == 1
 
 
+async def test_a_key_taken_by_a_writer_without_the_lock_returns_that_claim(databases, database_url):
+    await enrolment(databases)
+    conn, heard = await listener(database_url)
+    other = await asyncpg.connect(database_url)
+    try:
+        tx = other.transaction()
+        await tx.start()
+        taken = await other.fetchval(
+            "INSERT INTO claims.claims (member_id, organization_id, kind, status, settlement_id)"
+            " VALUES ('m1', 'g1', 'HOSPITALIZATION', 'PENDING_REVIEW', 'S1') RETURNING id")
+        opening = asyncio.create_task(store.open_claim(
+            databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S1"), decide=paying("5.00")))
+        await asyncio.sleep(0.3)
+        assert not opening.done()  # its insert waits on the uncommitted key
+        await tx.commit()
+        claim, opened = await asyncio.wait_for(opening, 5)
+        assert (claim.id, opened, claim.status, claim.lines) == (taken, False, "PENDING_REVIEW", ())
+        assert await databases.claims.fetchval("SELECT count(*) FROM claims.claim_lines") == 0
+        await asyncio.sleep(0.2)
+        assert heard.empty()  # nothing was written, so nothing announced
+    finally:
+        await other.close()
+        await conn.close()
+
+
 async def test_pending_batches_are_disjoint_across_deciders(databases):
     for n in range(6):
         await store.open_claim(databases.claims, NewClaim(f"m{n}", "g1", "HOSPITALIZATION", settlement_id=f"S{n}"),

@@ -298,3 +298,28 @@ def test_plan_terms_from_schedule(schedule: Schedule) -> None:
     assert schedule.plans["HCA"].coverage_end(date(2026, 1, 1)) == date(2026, 12, 31)
     assert schedule.plans["SI5"].coverage_end(date(2024, 2, 29)) == date(2029, 2, 27)
     assert schedule.plans["FW3"].coverage_end(date(2026, 1, 31)) == date(2029, 1, 30)
+
+
+async def test_the_schedule_is_read_once_per_version(databases) -> None:
+    """Kept in memory while its rows stand; any change to any of its three tables is seen at once."""
+    import asyncio
+
+    from resolvers.plan_schedule import current_schedule
+    from sources.database import StatementCount
+
+    first = await current_schedule(databases.claims)
+    with StatementCount() as counts:
+        again = await current_schedule(databases.claims)
+        await asyncio.sleep(0)  # asyncpg reports statements with call_soon
+    assert again is first and counts["claims"] == 1  # the version token alone
+
+    await databases.claims.execute("UPDATE claims.plans SET premium = 130.00 WHERE code = 'HCA'")
+    premium = await current_schedule(databases.claims)
+    assert premium.plans["HCA"].premium == D("130.00") and first.plans["HCA"].premium == D("120.00")
+    await databases.claims.execute("UPDATE claims.plan_benefits SET cap_days = 90 WHERE kind = 'HOSPITAL_ALLOWANCE'")
+    days = await current_schedule(databases.claims)
+    assert [b.cap_days for b in days.plans["HCA"].benefits if b.kind == "HOSPITAL_ALLOWANCE"] == [90]
+    await databases.claims.execute("DELETE FROM claims.diagnosis_lists WHERE list_name = 'FEMALE'")
+    lists = await current_schedule(databases.claims)
+    assert "FEMALE" not in lists.diagnosis_lists and "FEMALE" in days.diagnosis_lists
+    assert await current_schedule(databases.claims) is lists

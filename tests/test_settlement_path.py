@@ -11,6 +11,7 @@ import pytest_asyncio
 
 from resolvers import claims_service as service
 from simulator.admin import settlement_json
+from sources.database import StatementCount
 from tests.settlement_data import LI, WANG, Person, ZHAO, create_union, insured, viewer
 from web.errors import BadUserInput, GatewayError, NotFound, UpstreamUnavailable
 
@@ -203,6 +204,57 @@ async def test_concurrent_claims_of_one_member_never_exceed_the_caps(union, admi
     totals = await union.claims.fetchrow(
         "SELECT sum(total_payout) AS claims, (SELECT sum(amount) FROM claims.claim_lines) AS lines FROM claims.claims")
     assert totals["claims"] == totals["lines"] == D("49000.00")
+
+
+#: A fresh claim: the member (members), the idempotency pre-check, then BEGIN, the member's lock, the facts
+#: (enrolments, usage, schedule version, key) in one statement, the claim with its lines and NOTIFY in one
+#: statement, COMMIT (claims). The schedule itself comes from memory while its version is unchanged.
+FRESH_CLAIM_STATEMENTS = {"members": 1, "claims": 6}
+
+
+async def counted_submit(databases, insurance, settlement_id):
+    with StatementCount() as counts:
+        claim = await submit(databases, insurance, settlement_id)
+        await asyncio.sleep(0)  # asyncpg reports statements with call_soon
+    return claim, dict(counts)
+
+
+async def test_a_fresh_claim_runs_seven_statements_and_a_repeat_two(union, admin, insurance_client):
+    await enrol(union, insurance_client, start="2025-06-01")
+    await admin.add(settlements=[stay("S-1"), stay("S-2", admission_date="2026-04-01", discharge_date="2026-04-03")])
+    await submit(union, insurance_client, "S-1")  # the schedule at its current version is now in memory
+    claim, fresh = await counted_submit(union, insurance_client, "S-2")
+    assert (claim.status, claim.total_payout) == ("APPROVED", D("1100.00"))
+    assert fresh == FRESH_CLAIM_STATEMENTS, fresh
+    calls = insurance_client.stats.calls
+    again, repeat = await counted_submit(union, insurance_client, "S-2")
+    assert again == claim and insurance_client.stats.calls == calls
+    assert repeat == {"members": 1, "claims": 2}, repeat  # the claim and its lines, nothing written
+
+
+async def test_a_schedule_change_applies_to_the_next_claim(union, admin, insurance_client):
+    await enrol(union, insurance_client, start="2025-06-01")
+    await admin.add(settlements=[stay(f"S-{n}", admission_date=f"2026-0{n}-01", discharge_date=f"2026-0{n}-03",
+                                      diagnosis_code="J18.9") for n in range(1, 5)])
+    first = await submit(union, insurance_client, "S-1")  # 50% of 2000.00 above the deductible, 2 days
+    assert [(l.benefit, l.amount) for l in first.lines] == [("MEDICAL", D("1000.00")), ("HOSPITAL_ALLOWANCE", D("100.00"))]
+    # The union pays 80% from now on: the next claim, on this replica, without a restart.
+    await union.claims.execute(
+        "UPDATE claims.plan_benefits SET rate = 0.8 WHERE plan_code = 'HCA' AND kind = 'MEDICAL'")
+    second = await submit(union, insurance_client, "S-2")
+    assert [(l.benefit, l.amount) for l in second.lines] == [("MEDICAL", D("1600.00")), ("HOSPITAL_ALLOWANCE", D("100.00"))]
+    # A new critical diagnosis (a row of another table) applies just as fast.
+    await union.claims.execute("INSERT INTO claims.diagnosis_lists (list_name, prefix_from, prefix_to) VALUES ('CRITICAL', 'J18', 'J18')")
+    third = await submit(union, insurance_client, "S-3")
+    assert ("CRITICAL_ILLNESS", D("10000.00")) in [(l.benefit, l.amount) for l in third.lines]
+    # And a change rolled back never applies.
+    async with union.claims.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("UPDATE claims.plan_benefits SET amount = 999.00 WHERE kind = 'HOSPITAL_ALLOWANCE'")
+        await tx.rollback()
+    fourth = await submit(union, insurance_client, "S-4")
+    assert ("HOSPITAL_ALLOWANCE", D("100.00")) in [(l.benefit, l.amount) for l in fourth.lines]
 
 
 # --------------------------------------------------------------------------- accident claims
