@@ -61,6 +61,8 @@ def build_schema(*, extensions: Iterable[type[SchemaExtension] | Callable[[], Sc
 
     mutation = _optional_root("schema.mutations", "Mutation")
     subscription = _optional_root("schema.subscriptions", "Subscription")
+    from schema.fast_completion import FastCompletionExecutionContext
+
     return GatewaySchema(
         # auditTrail lives beside the audit trail's types (schema/audit.py).
         query=merge_types("Query", (Query, AuditQuery)),
@@ -73,6 +75,7 @@ def build_schema(*, extensions: Iterable[type[SchemaExtension] | Callable[[], Sc
                claims.EnrollMemberInput, claims.HospitalizationClaimInput, claims.AccidentClaimInput,
                claims.ReviewClaimInput, claims.MarkClaimPaidInput],
         scalar_overrides=SCALAR_OVERRIDES,
+        execution_context_class=FastCompletionExecutionContext,
         extensions=[
             # Hooks exit in reverse order: these two first, so they see ErrorCodes' final codes and
             # the operation span encloses everything else.
