@@ -359,3 +359,23 @@ async def test_span_tree_of_one_claim_submission(spans, settings, urls, builder,
     insurance_calls = [s for s in under_settlement if s.kind == SpanKind.CLIENT and "db.statement" not in s.attributes]
     assert len(insurance_calls) == 1 and "/v1/settlements/batch-get" in str(insurance_calls[0].attributes)
     _assert_nothing_secret(spans_of_request, [national_id, "13912345678", "王芳", key])
+
+
+def test_without_an_exporter_spans_keep_trace_ids_but_are_not_recorded() -> None:
+    """Recording spans nobody exports only costs CPU; the ids must still reach logs and 医保."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from web import tracing
+
+    tracer = TracerProvider(sampler=tracing._RecordWhileExporting()).get_tracer("test")
+    saved = tracing._exporting
+    try:
+        tracing._exporting = 0
+        with tracer.start_as_current_span("unexported") as span:
+            assert not span.is_recording()
+            assert span.get_span_context().trace_id != 0
+        tracing._exporting = 1
+        with tracer.start_as_current_span("exported") as span:
+            assert span.is_recording()
+    finally:
+        tracing._exporting = saved
