@@ -48,8 +48,13 @@ def _optional_root(module: str, name: str) -> type | None:
     return getattr(imported, name, None)
 
 
-def build_schema(*, extensions: Iterable[type[SchemaExtension] | Callable[[], SchemaExtension]] = ()) -> GatewaySchema:
-    """The served schema; `extensions` run before the built-in ones (e.g. operation limits)."""
+def build_schema(*, extensions: Iterable[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
+                 fast_completion: bool = True) -> GatewaySchema:
+    """The served schema; `extensions` run before the built-in ones (e.g. operation limits).
+
+    fast_completion=False leaves every object to graphql-core's own completion
+    (the tests compare the two).
+    """
     from schema import claims, contracts, members, recruitment
     from schema.introspection import IntrospectionScope
     from schema.audit import AuditQuery
@@ -75,7 +80,7 @@ def build_schema(*, extensions: Iterable[type[SchemaExtension] | Callable[[], Sc
                claims.EnrollMemberInput, claims.HospitalizationClaimInput, claims.AccidentClaimInput,
                claims.ReviewClaimInput, claims.MarkClaimPaidInput],
         scalar_overrides=SCALAR_OVERRIDES,
-        execution_context_class=FastCompletionExecutionContext,
+        execution_context_class=FastCompletionExecutionContext if fast_completion else None,
         extensions=[
             # Hooks exit in reverse order: these two first, so they see ErrorCodes' final codes and
             # the operation span encloses everything else.
