@@ -263,8 +263,12 @@ class Claim:
 
 @strawberry.type
 class ClaimEdge:
-    cursor: str
     node: Claim
+    cursor_of: strawberry.Private[Callable[[Any], str]]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.cursor_of(self.node)
 
 
 @strawberry.type

@@ -70,8 +70,12 @@ class BargainingContract:
 
 @strawberry.type
 class BargainingContractEdge:
-    cursor: str
     node: BargainingContract
+    cursor_of: strawberry.Private[Callable[[Any], str]]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.cursor_of(self.node)
 
 
 @strawberry.type

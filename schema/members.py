@@ -210,8 +210,12 @@ class Member:
 
 @strawberry.type
 class MemberEdge:
-    cursor: str
     node: Member
+    cursor_of: strawberry.Private[Callable[[Any], str]]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.cursor_of(self.node)
 
 
 @strawberry.type

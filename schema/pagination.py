@@ -57,8 +57,9 @@ def build_edges(edge: Callable[..., T], rows: Sequence[Any], first: int,
                 cursor_of: Callable[[Any], str]) -> tuple[list[T], PageInfo]:
     """Edges of the first `first` rows (the caller fetched first + 1) and their PageInfo."""
     shown = rows[:first]
-    edges = [edge(cursor=cursor_of(row), node=row) for row in shown]
-    return edges, PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None)  # type: ignore[attr-defined]
+    # Cursors are encoded only when asked for: a list page rarely selects them.
+    edges = [edge(node=row, cursor_of=cursor_of) for row in shown]
+    return edges, PageInfo(has_next_page=len(rows) > first, end_cursor=cursor_of(shown[-1]) if shown else None)
 
 
 def total_of(total: int | Callable[[], Awaitable[int]]) -> int | Awaitable[int]:

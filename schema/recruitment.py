@@ -87,8 +87,12 @@ class JobPosting:
 
 @strawberry.type
 class RecruitmentEventEdge:
-    cursor: str
     node: RecruitmentEvent
+    cursor_of: strawberry.Private[Callable[[Any], str]]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.cursor_of(self.node)
 
 
 @strawberry.type
