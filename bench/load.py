@@ -113,7 +113,9 @@ async def run(url: str, bodies: list[bytes], *, headers: dict[str, str], concurr
                     if failed:
                         errors += 1
                         if len(error_samples) < 3:
-                            error_samples.append(content[:500].decode(errors="replace"))
+                            # The errors, not the data before them, say what went wrong.
+                            at = max(content.find(b'"errors"'), 0)
+                            error_samples.append(f"{status} " + content[at:at + 500].decode(errors="replace"))
 
     async def report_progress() -> None:
         while True:

@@ -59,18 +59,21 @@ MAX_INTAKE_ROUNDS = 20
 
 
 class Series(run.Sampler):
-    """Samples a process's RSS and CPU seconds at a fixed interval, keeping every sample."""
+    """Samples a process's RSS and CPU seconds, and the whole machine's CPU use, at a fixed interval."""
 
     def __init__(self, process: psutil.Process, *, every: float = 1.0) -> None:
         super().__init__(process)
         self.every = every
-        self.samples: list[tuple[float, int, float]] = []
+        # (epoch, RSS bytes, the process's CPU seconds so far, machine CPU % since the previous sample);
+        # the machine's share tells a slow gateway from one starved by its neighbours.
+        self.samples: list[tuple[float, int, float, float]] = []
 
     def _loop(self) -> None:
+        psutil.cpu_percent(interval=None)
         while True:
             rss = self.rss()
             self.peak_rss = max(self.peak_rss, rss)
-            self.samples.append((time.time(), rss, self.cpu()))
+            self.samples.append((time.time(), rss, self.cpu(), psutil.cpu_percent(interval=None)))
             if self._stop.wait(self.every):
                 return
 
@@ -168,7 +171,7 @@ def read_records(path: Path, labels: list[str]) -> list[dict]:
                 for r in csv.DictReader(fh)]
 
 
-def per_bucket(records: list[dict], samples: list[tuple[float, int, float]], *, start_epoch: float,
+def per_bucket(records: list[dict], samples: list[tuple[float, int, float, float]], *, start_epoch: float,
                seconds: float, bucket: float, late_ms: float) -> list[dict]:
     """Requests (by completion time), latency from when each was due, RSS and CPU per bucket."""
     out = []
@@ -182,13 +185,16 @@ def per_bucket(records: list[dict], samples: list[tuple[float, int, float]], *, 
         rss = [s[1] / 2**20 for s in window]
         cpu = (round((window[-1][2] - window[0][2]) / (window[-1][0] - window[0][0]) * 100, 1)
                if len(window) > 1 and window[-1][0] > window[0][0] else None)
-        span = min(hi, seconds) - lo
+        machine = [s[3] for s in window[1:]]
+        # The last bucket also holds answers that came after the last request was due.
+        span = max([min(hi, seconds)] + [r["done"] for r in rows]) - lo
         out.append({
             "from_s": lo, "requests": len(rows), "throughput": round(len(rows) / span, 2) if span > 0 else None,
             "errors": sum(r["error"] for r in rows), "late": sum(r["sent"] - r["due"] > late_ms / 1000 for r in rows),
             "p50_ms": _pct(latencies, 0.5), "p99_ms": _pct(latencies, 0.99),
             "rss_median_mb": round(statistics.median(rss), 1) if rss else None,
             "rss_max_mb": round(max(rss), 1) if rss else None, "gateway_cpu_percent": cpu,
+            "machine_cpu_percent": round(statistics.fmean(machine), 1) if machine else None,
         })
     return out
 
@@ -203,10 +209,10 @@ def per_workload(records: list[dict]) -> dict[str, dict]:
     return out
 
 
-def rss_verdict(samples: list[tuple[float, int, float]], *, start_epoch: float, warmup: float,
+def rss_verdict(samples: list[tuple[float, int, float, float]], *, start_epoch: float, warmup: float,
                 seconds: float) -> dict:
     """Is RSS flat within RSS_TOLERANCE between the warm-up and the end of the load?"""
-    after = [(t - start_epoch, rss / 2**20) for t, rss, _ in samples if warmup <= t - start_epoch <= seconds]
+    after = [(t - start_epoch, rss / 2**20) for t, rss, *_ in samples if warmup <= t - start_epoch <= seconds]
     if len(after) < 2:
         return {"samples_after_warmup": len(after), "flat": None}
     values = [v for _, v in after]
@@ -239,11 +245,12 @@ def markdown(report: dict) -> str:
     for what, measured, met in report["targets"]:
         lines.append(f"| {what} | {measured} | {'yes' if met else ('n/a' if met is None else 'NO')} |")
     lines += ["", f"## Per {unit}", "",
-              "| from s | req/s | errors | late | p50 ms | p99 ms | RSS MB (median) | RSS MB (max) | gateway CPU % |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| from s | req/s | errors | late | p50 ms | p99 ms | RSS MB (median) | RSS MB (max) | gateway CPU % "
+              "| machine CPU % |", "|---|---|---|---|---|---|---|---|---|---|"]
     for b in report["buckets"]:
         lines.append(f"| {b['from_s']:g} | {b['throughput']} | {b['errors']} | {b['late']} | {b['p50_ms']} | "
-                     f"{b['p99_ms']} | {b['rss_median_mb']} | {b['rss_max_mb']} | {b['gateway_cpu_percent']} |")
+                     f"{b['p99_ms']} | {b['rss_median_mb']} | {b['rss_max_mb']} | {b['gateway_cpu_percent']} | "
+                     f"{b.get('machine_cpu_percent')} |")
     lines += ["", "## Per workload", "", "| workload | requests | errors | p50 ms | p99 ms |", "|---|---|---|---|---|"]
     for name, w in report["workloads"].items():
         lines.append(f"| {name} | {w['requests']} | {w['errors']} | {w['p50_ms']} | {w['p99_ms']} |")
@@ -255,12 +262,13 @@ def markdown(report: dict) -> str:
     if report["error_samples"]:
         lines += ["", "## Error samples", ""] + [f"- `{e[:300]}`" for e in report["error_samples"]]
     lines += ["", "Latency runs from when a request was due, so waiting for a free connection counts. "
-              "RSS and CPU are the gateway process's own (PostgreSQL, the simulator and the load generator "
-              "share the same cores).", ""]
+              "RSS and gateway CPU are the gateway process's own (100% is one core); machine CPU is every core "
+              "of the machine (100% is all busy): PostgreSQL, the simulator, the load generator and anything "
+              "else running share them.", ""]
     return "\n".join(lines)
 
 
-def plot(report: dict, samples: list[tuple[float, int, float]], records: list[dict], path: Path) -> bool:
+def plot(report: dict, samples: list[tuple[float, int, float, float]], records: list[dict], path: Path) -> bool:
     try:
         import matplotlib
 
@@ -273,7 +281,7 @@ def plot(report: dict, samples: list[tuple[float, int, float]], records: list[di
     warmup = report["settings"]["bucket_seconds"]
     scale, unit = (60.0, "minutes") if seconds >= 180 else (1.0, "seconds")
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    top.plot([(t - start) / scale for t, _, _ in samples], [r / 2**20 for _, r, _ in samples], lw=1)
+    top.plot([(t - start) / scale for t, *_ in samples], [r / 2**20 for _, r, *_ in samples], lw=1)
     v = report["rss"]
     if v.get("min_mb"):
         top.axhspan(v["min_mb"], v["min_mb"] * (1 + RSS_TOLERANCE), color="tab:green", alpha=0.12,
@@ -430,7 +438,9 @@ async def amain(args: argparse.Namespace) -> int:
             "rate": rate, "load": load, "error_samples": load.get("error_samples", []),
             "targets": targets, "rss": verdict, "buckets": buckets, "workloads": per_workload(records),
             "intake_check": intake,
-            "rss_samples": [[round(t - start_epoch, 2), round(r / 2**20, 2), round(c, 2)] for t, r, c in series.samples],
+            # [seconds from the start, RSS MB, gateway CPU seconds so far, machine CPU %]
+            "rss_samples": [[round(t - start_epoch, 2), round(r / 2**20, 2), round(c, 2), m]
+                            for t, r, c, m in series.samples],
         }
         out.mkdir(parents=True, exist_ok=True)
         (out / "soak.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
