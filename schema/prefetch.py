@@ -14,7 +14,6 @@ result) still works: `ready` then hands graphql-core the loader's future.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
+from graphql.pyutils import is_awaitable  # faster than inspect.isawaitable on the hot path
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
@@ -50,7 +50,7 @@ def ready(loader: DataLoader, key: Any) -> Any:
 
 def then(value: T | Awaitable[T], fn: Callable[[T], R]) -> R | Awaitable[R]:
     """fn(value) now, or a coroutine applying fn once `value` is awaited."""
-    if inspect.isawaitable(value):
+    if is_awaitable(value):
         async def later() -> R:
             return fn(await value)
 
