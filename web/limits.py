@@ -29,6 +29,7 @@ from graphql import (
 )
 from graphql.language import Lexer, TokenKind
 
+from sources.settings import Settings
 from web.errors import QueryTooComplex
 
 #: Columns of gateway.api_keys (migration 004) that override a default; NULL keeps the default.
@@ -42,18 +43,23 @@ KEY_LIMIT_COLUMNS = (
 VALUE_NESTING_ALLOWANCE = 8
 
 
+def _default(name: str) -> Any:
+    """The settings' default, so the numbers live in one place (sources/settings.py)."""
+    return Settings.model_fields[name].default
+
+
 @dataclass(frozen=True)
 class OperationLimits:
     """What one key may ask of one operation, and its rate of cost points."""
 
-    max_depth: int = 15
-    max_aliases: int = 30
-    max_root_fields: int = 20
-    max_tokens: int = 5_000
-    max_document_bytes: int = 100_000
-    max_cost: int = 10_000
-    rate_points: int = 30_000
-    rate_window_seconds: float = 60.0
+    max_depth: int = _default("max_depth")
+    max_aliases: int = _default("max_aliases")
+    max_root_fields: int = _default("max_root_fields")
+    max_tokens: int = _default("max_tokens")
+    max_document_bytes: int = _default("max_document_bytes")
+    max_cost: int = _default("max_cost")
+    rate_points: int = _default("rate_points")
+    rate_window_seconds: float = _default("rate_window_seconds")
     trusted_documents_only: bool = False
 
     @classmethod
