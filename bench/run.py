@@ -316,11 +316,7 @@ async def amain(args: argparse.Namespace) -> int:
     server = None
     admin_url = args.database_url
     if admin_url is None:
-        import pgserver
-
-        tmp.mkdir(parents=True, exist_ok=True)
-        server = pgserver.get_server(tmp / "pgdata", cleanup_mode="stop")
-        admin_url = server.get_uri()
+        admin_url, server = systems.embedded_postgres(tmp / "pgdata")
     started: list[systems.Server] = []
     try:
         url, fresh = await create_database(admin_url, f"ug_bench_{args.members}_{args.seed}" + ("_smoke" if args.smoke else ""))

@@ -336,11 +336,7 @@ async def amain(args: argparse.Namespace) -> int:
     pg = None
     admin_url = args.database_url
     if admin_url is None:
-        import pgserver
-
-        tmp.mkdir(parents=True, exist_ok=True)
-        pg = pgserver.get_server(tmp / "soak-pgdata", cleanup_mode="stop")
-        admin_url = pg.get_uri()
+        admin_url, pg = systems.embedded_postgres(tmp / "soak-pgdata")
     started: list[systems.Server] = []
     try:
         url = await fresh_database(admin_url, f"ug_soak_{args.members}_{args.seed}" + ("_smoke" if args.smoke else ""))

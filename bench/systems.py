@@ -19,6 +19,15 @@ OPERATIONS = BENCH_DIR / "operations"
 POSTGRAPHILE_DIR = BENCH_DIR / "postgraphile"
 
 
+def embedded_postgres(pgdata: Path) -> tuple[str, object]:
+    """(admin URL, server) of a PostgreSQL kept in `pgdata`, started if need be."""
+    import pgserver
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    return server.get_uri(), server
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
