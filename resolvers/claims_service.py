@@ -23,6 +23,7 @@ from sources.claims_store import ClaimFacts, ClaimRecord, EnrollmentRecord, NewC
 from sources.database import Databases
 from sources.insurance_records import InsuranceUnavailable, Settlement
 from sources.members import MemberRow, members_by_ids
+from sources.settlement_batch import batcher_for
 from sources.viewer import Viewer
 from web.errors import BadUserInput, NotFound, UpstreamUnavailable
 
@@ -167,7 +168,7 @@ async def open_hospitalization_claim(*, databases: Databases, insurance: Any, me
         try:
             if insurance is None:
                 raise InsuranceUnavailable("no insurance system configured")
-            settlement = (await insurance.get_settlements([settlement_id])).get(settlement_id)
+            settlement = await batcher_for(insurance).get(settlement_id)
         except InsuranceUnavailable as exc:
             log.warning("settlement look-up failed, claim kept PENDING_REVIEW: %s", exc)
             settlement = _LOOK_UP
