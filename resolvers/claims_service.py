@@ -10,7 +10,7 @@ import asyncio
 import logging
 from datetime import date
 from functools import partial
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar, cast
 
 import asyncpg
 from opentelemetry import trace
@@ -154,13 +154,17 @@ _LOOK_UP = object()
 
 
 async def open_hospitalization_claim(*, databases: Databases, insurance: Any, member: MemberRow, settlement_id: str,
-                                     origin: str = "SUBMITTED", settlement: Any = _LOOK_UP) -> tuple[ClaimRecord, bool]:
+                                     origin: str = "SUBMITTED", settlement: Any = _LOOK_UP,
+                                     existing: Any = _LOOK_UP) -> tuple[ClaimRecord, bool]:
     """Open (or find) the member's claim on a settlement; PENDING_REVIEW if the insurance system is down.
 
     `settlement` may be given by a caller that already holds the record (the
-    sweep); otherwise it is looked up. Returns (claim, whether it was opened now).
+    sweep), and `existing` (the claim already under the key, or None) by one
+    that looked it up; otherwise each is looked up. Returns (claim, whether it
+    was opened now).
     """
-    existing = await _db(lambda: store.find_claim(databases.claims, member_id=member.id, settlement_id=settlement_id))
+    if existing is _LOOK_UP:
+        existing = await _existing_claim(databases, member.id, settlement_id)
     if existing is not None:
         return existing, False
     decide = None
@@ -179,14 +183,27 @@ async def open_hospitalization_claim(*, databases: Databases, insurance: Any, me
     return await _db(lambda: store.open_claim(databases.claims, new, decide=decide))
 
 
+async def _existing_claim(databases: Databases, member_id: str, settlement_id: str) -> ClaimRecord | None:
+    """The claim already opened on (member, settlement): a repeat asks the insurance system nothing."""
+    return await _db(lambda: store.find_claim(databases.claims, member_id=member_id, settlement_id=settlement_id))
+
+
 async def submit_hospitalization_claim(*, databases: Databases, insurance: Any, viewer: Viewer, member_id: str,
                                        settlement_id: str) -> ClaimRecord:
     """Claim on a settled stay, decided at once; the same (member, settlement) returns the first claim."""
     with tracer.start_as_current_span("settlement.submit_hospitalization") as span:
         settlement_id = _key(settlement_id, "settlementId")
-        member = await _visible_member(databases, viewer, member_id)
+        # The two look-ups are independent, so they share one wait. The claim is
+        # only used once the member proved visible: an invisible member's claim
+        # is never returned, and is NOT_FOUND exactly like an unknown member's.
+        found = await asyncio.gather(_visible_member(databases, viewer, member_id),
+                                     _existing_claim(databases, member_id, settlement_id), return_exceptions=True)
+        for outcome in found:  # the member's answer first: NOT_FOUND wins
+            if isinstance(outcome, BaseException):
+                raise outcome
+        member, existing = cast(tuple[MemberRow, ClaimRecord | None], found)
         claim, _ = await open_hospitalization_claim(databases=databases, insurance=insurance, member=member,
-                                                    settlement_id=settlement_id)
+                                                    settlement_id=settlement_id, existing=existing)
         return _traced(span, claim)
 
 

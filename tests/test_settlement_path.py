@@ -173,6 +173,11 @@ async def test_out_of_scope_member_is_not_found_and_nothing_is_written(union, ad
         await submit(union, insurance_client, "S-OK", person=Person("m-nobody", "", "", "", ""))
     assert missing.value.message.replace(WANG.id, "X") == unknown.value.message.replace("m-nobody", "X")
     assert await claim_rows(union) == []
+    # Once the claim exists, another district still learns nothing of it.
+    await submit(union, insurance_client, "S-OK")
+    with pytest.raises(NotFound) as after:
+        await submit(union, insurance_client, "S-OK", v=viewer("d2"))
+    assert after.value.message == missing.value.message
     with pytest.raises(BadUserInput):
         await submit(union, insurance_client, "   ")
 
