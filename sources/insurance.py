@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import httpx
+from opentelemetry import propagate
 
 from sources.circuit_breaker import BreakerState, CircuitBreaker
 from sources.observability import insurance_call_hook
@@ -213,8 +214,12 @@ class InsuranceClient:
             while True:
                 attempts += 1
                 self.stats.attempts += 1
+                # W3C trace context for 医保's logs; httpx's instrumentation, when an
+                # exporter is on, replaces it with its own span's.
+                headers: dict[str, str] = {}
+                propagate.inject(headers)
                 try:
-                    response = await self._http.post(path, json=payload)
+                    response = await self._http.post(path, json=payload, headers=headers)
                 except _RETRY_ERRORS as exc:
                     status, reason, delay = None, type(exc).__name__, self._backoff(attempts)
                 except httpx.HTTPError as exc:

@@ -379,3 +379,32 @@ def test_without_an_exporter_spans_keep_trace_ids_but_are_not_recorded() -> None
             assert span.is_recording()
     finally:
         tracing._exporting = saved
+
+
+async def test_insurance_calls_carry_the_trace_context_without_an_exporter() -> None:
+    """Without an exporter nothing is recorded, yet 医保 still sees which trace a call belongs to."""
+    import httpx
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from sources.insurance import InsuranceClient
+    from web import tracing
+
+    seen: list[str] = []
+
+    def insurance_system(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("traceparent", ""))
+        return httpx.Response(200, json={"records": [], "missing": ["S-1"]})
+
+    tracer = TracerProvider(sampler=tracing._RecordWhileExporting()).get_tracer("test")
+    client = InsuranceClient(base_url="http://insurance.test", transport=httpx.MockTransport(insurance_system))
+    saved = tracing._exporting
+    try:
+        tracing._exporting = 0
+        with tracer.start_as_current_span("request") as span:
+            assert not span.is_recording()
+            assert await client.get_settlements(["S-1"]) == {}
+            trace_id = format(span.get_span_context().trace_id, "032x")
+    finally:
+        tracing._exporting = saved
+        await client.aclose()
+    assert len(seen) == 1 and seen[0].split("-")[1] == trace_id

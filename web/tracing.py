@@ -72,7 +72,8 @@ def configure_tracing(*, environ: Mapping[str, str] | None = None) -> TracerProv
         for exporter, batched in exporters_from_env(env):
             add_span_exporter(exporter, batched=batched, provider=_provider)
         trace.set_tracer_provider(_provider)
-    _instrument_libraries(_provider)
+    if _exporting:
+        _instrument_libraries(_provider)
     return _provider
 
 
@@ -148,6 +149,10 @@ def add_span_exporter(exporter: SpanExporter, *, batched: bool = False,
     processor = RedactingSpanProcessor(inner)
     target.add_span_processor(processor)
     _exporting += 1
+    # The SQL and HTTP client instrumentations cost CPU on every statement and
+    # call even when no span is recorded; they are switched on with the first
+    # exporter. Trace context still reaches 医保 without them (sources/insurance.py).
+    _instrument_libraries(target)
     return processor
 
 
