@@ -69,5 +69,6 @@ class AuditQuery:
             first=limit, after_id=after_key[0] if after_key else None, key_id=key_id,
             kind=kind.value if kind else None, since=since, until=until)
         edges = [AuditEventEdge(cursor=encode_cursor("audit", e.id), node=_event(e)) for e in page.events]
-        page_info = PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None)
+        page_info = PageInfo(has_next_page=page.has_next_page, last=edges[-1] if edges else None,
+                             cursor_of=lambda edge: edge.cursor)
         return AuditEventConnection(edges=edges, page_info=page_info, total_count=page.total_count)

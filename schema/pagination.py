@@ -19,7 +19,14 @@ T = TypeVar("T")
 @strawberry.type
 class PageInfo:
     has_next_page: bool
-    end_cursor: str | None
+    # The last row shown and how to make its cursor: a cursor is a JSON dump and a
+    # base64 of it, ~5 µs, and a nested page (a member's claims) makes one per parent.
+    last: strawberry.Private[Any] = None
+    cursor_of: strawberry.Private[Callable[[Any], str] | None] = None
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return None if self.last is None or self.cursor_of is None else self.cursor_of(self.last)
 
 
 def page_size(first: int | None) -> int:
@@ -59,7 +66,7 @@ def build_edges(edge: Callable[..., T], rows: Sequence[Any], first: int,
     shown = rows[:first]
     # Cursors are encoded only when asked for: a list page rarely selects them.
     edges = [edge(node=row, cursor_of=cursor_of) for row in shown]
-    return edges, PageInfo(has_next_page=len(rows) > first, end_cursor=cursor_of(shown[-1]) if shown else None)
+    return edges, PageInfo(has_next_page=len(rows) > first, last=shown[-1] if shown else None, cursor_of=cursor_of)
 
 
 def total_of(total: int | Callable[[], Awaitable[int]]) -> int | Awaitable[int]:

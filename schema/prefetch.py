@@ -26,6 +26,7 @@ from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from schema import scopes
+from sources.bulk_load import MISSING, load_all, prefetched
 from schema.pagination import page_size
 from schema.scalars import SHANGHAI
 
@@ -40,6 +41,9 @@ late_loads: Counter[str] = Counter()
 
 def ready(loader: DataLoader, key: Any) -> Any:
     """The loader's value for `key` now if this request has it, else an awaitable of it."""
+    value = prefetched(loader, key)
+    if value is not MISSING:
+        return value
     # aiodataloader keeps one future per cache key; a done one is the value.
     future = loader._cache.get(loader.get_cache_key(key)) if loader.cache else None
     if future is not None and future.done() and not future.cancelled() and future.exception() is None:
@@ -211,8 +215,8 @@ async def _follow(info: Info, link: Link, rows: list[Any], field: SelectedField)
         return
     if not keys:
         return
-    # return_exceptions: a key that failed (the insurance system is down) is the resolver's to report.
-    results = await asyncio.gather(*(loader.load(k) for k in keys), return_exceptions=True)
+    # A key that failed (the insurance system is down) is the resolver's to report.
+    results = await load_all(loader, keys)
     children: list[Any] = []
     for result in results:
         if not isinstance(result, BaseException):
