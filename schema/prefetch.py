@@ -180,6 +180,16 @@ def _node_selections(field: SelectedField) -> list[Any]:
     return out
 
 
+def connection_selections(info: Info, connection_type: str, node_type: str) -> tuple[set[str], set[str]]:
+    """Names of the fields the current connection field selects on itself and on each node."""
+    on_connection: set[str] = set()
+    on_node: set[str] = set()
+    for field in info.selected_fields:
+        on_connection.update(f.name for f in _fields(field.selections, connection_type))
+        on_node.update(f.name for f in _fields(_node_selections(field), node_type))
+    return on_connection, on_node
+
+
 async def prefetch(info: Info, type_name: str, rows: Iterable[Any], selections: Iterable[Any] | None = None) -> None:
     """Load every link `selections` (default: the current field's) asks of `rows`, one batch per link and level."""
     rows = [r for r in rows if r is not None]

@@ -54,6 +54,14 @@ def prefetched(loader: DataLoader, key: Any) -> Any:
     return state.values.get(loader.get_cache_key(key), MISSING)
 
 
+def prime_values(loader: DataLoader, values: dict[Any, Any]) -> None:
+    """Values a statement already read (a join), as if load_all had loaded them."""
+    state = _state(loader)
+    key_of = loader.get_cache_key
+    for key, value in values.items():
+        state.values.setdefault(key_of(key), value)
+
+
 async def load_all(loader: DataLoader, keys: Iterable[Any]) -> list[Any]:
     """The value of each key (an exception in place of one that failed), in order."""
     keys = list(keys)

@@ -16,7 +16,7 @@ Samples = dict[tuple[str, frozenset], float]
 
 MEMBERS_PAGE = """
 query MetricsMembersPage {
-  members(first: 10) { edges { node { name organization { name } medicalInsurance { insured } } } }
+  members(first: 10) { edges { node { name organization { name parent { name } } medicalInsurance { insured } } } }
 }"""
 
 
@@ -94,7 +94,8 @@ async def test_metrics_parse_and_move_with_requests(settings, urls, builder: Bui
     assert 1 <= ran <= 8
     assert moved(before, after, "union_gateway_sql_statements_total", source="members") >= ran
 
-    # The two members' organizations (g1, g2) came in one batch of two keys.
+    # The parents (d1, d2) of the two members' organizations came in one batch of two keys
+    # (the organizations themselves come with the members' page).
     batch = "union_gateway_dataloader_batch_size"
     assert moved(before, after, batch + "_count", loader="OrganizationByIdLoader") == 1
     assert moved(before, after, batch + "_sum", loader="OrganizationByIdLoader") == 2

@@ -223,7 +223,7 @@ async def member_data(builder, simulator):
 QUERY = """
 query MembersWithCoverage {
   members(first: 10) {
-    edges { node { name nationalId phone organization { name } medicalInsurance { insured scheme } } }
+    edges { node { name nationalId phone organization { name parent { name } } medicalInsurance { insured scheme } } }
   }
 }"""
 
