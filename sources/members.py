@@ -212,13 +212,14 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
     if after_id is not None:
         q.where(f"m.id > {q.arg(after_id)}")
     columns = ", ".join("m." + c.strip() for c in _MEMBER_COLUMNS.split(","))
-    if with_links:
-        columns += _LINK_COLUMNS
     if total_sql is not None:
         columns += f", ({total_sql}) AS total"
-    rows = await pool.fetch(
-        f"SELECT {columns} FROM members.members m{_LINK_JOINS if with_links else ''} {q.where_sql} "
-        f"ORDER BY m.id LIMIT {q.arg(limit)}", *q.args)
+    page_sql = f"SELECT {columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {q.arg(limit)}"
+    if with_links:
+        # Joined after the LIMIT: the planner would otherwise join every member of the
+        # subtree before keeping the first page.
+        page_sql = (f"SELECT m.*{_LINK_COLUMNS} FROM ({page_sql}) m{_LINK_JOINS} ORDER BY m.id")
+    rows = await pool.fetch(page_sql, *q.args)
     members = [_member(r) for r in rows]
     employers: dict[str, EmployerRow] = {}
     organizations: dict[str, OrganizationRow] = {}
