@@ -38,6 +38,12 @@ class Context:
         return Loaders(databases=self.state.databases, viewer=self.viewer, insurance=self.state.insurance,
                        batching=getattr(self.settings, "dataloader_batching", True))
 
+    def release(self) -> None:
+        """The request is answered: let go of what its loaders hold (see Loaders.release)."""
+        loaders, self.loaders = self.loaders, None
+        if loaders is not None:
+            loaders.release()
+
     def renew_loaders(self) -> Loaders:
         """Replace the loaders with fresh ones and return them."""
         self.loaders = self.new_loaders()

@@ -69,6 +69,12 @@ class FastCompletionExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 pass  # completed below, the ordinary way
         return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
 
+    def build_response(self, *args: Any, **kwargs: Any) -> Any:
+        # The plans' closures hold resolve infos, which hold this context: a reference
+        # cycle only the cyclic collector would free, with the request's context in it.
+        self._plans.clear()
+        return super().build_response(*args, **kwargs)
+
     # ------------------------------------------------------------------ compiling
 
     def _plan(self, return_type: GraphQLObjectType, field_details_list: Any) -> Complete | None:

@@ -30,6 +30,24 @@ class Loaders:
         self._visible_set: frozenset[str] | None = None
         self._members_by_org: dict[members.MemberQuery, members.MembersByOrganizationIdLoader] = {}
 
+    def release(self) -> None:
+        """Drop every row this request loaded, once its response is made.
+
+        A request's objects hang together in reference cycles (loaders and the
+        bound methods they hold, graphql-core's execution context and its
+        plans), so reference counting alone never frees them: the cyclic
+        collector did, at ~30 % of the CPU and pauses of 100 ms and more.
+        Emptying the caches lets the rows and results go the moment they are
+        no longer used.
+        """
+        for value in list(self.__dict__.values()):
+            if isinstance(value, DataLoader):
+                value._cache.clear()
+                value._queue.clear()
+                value.__dict__.pop("_bulk", None)
+        self._members_by_org.clear()
+        self.__dict__.clear()
+
     def _made(self, loader: DataLoader) -> DataLoader:
         # Off only for the benchmark's N+1 baseline: every load its own statement.
         loader.batch = self.batching

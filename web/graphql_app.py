@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -59,10 +59,16 @@ class GatewayGraphQL(GraphQL):
                 response = unauthenticated_response()
             else:
                 request.state.viewer = viewer
+                streamed = False
                 try:
                     response = await self.run(request)
+                    streamed = isinstance(response, StreamingResponse)  # a subscription over HTTP: resolves on
                 except HTTPException as exc:
                     response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+                finally:
+                    context = getattr(request.state, "graphql_context", None)
+                    if context is not None and not streamed:
+                        context.release()
         await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -75,6 +81,8 @@ class GatewayGraphQL(GraphQL):
             context.renew_loaders()
         if isinstance(response, Response):
             response.headers["X-Request-ID"] = request_id
+        if isinstance(request, Request):
+            request.state.graphql_context = context  # released once the response is made
         return context
 
     async def on_ws_connect(self, context: Context) -> Any:
