@@ -176,6 +176,24 @@ def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
             runner.run(_serve(runtime, host=host, port=port))
 
 
+def _settle_garbage_collector() -> None:
+    """Keep the collector off the long-lived heap, and let it run less often.
+
+    After start-up the process holds ~80 000 objects that live as long as it
+    does (the schema, graphql-core's and strawberry's types, modules); a full
+    collection walks all of them (~25 ms) and the default thresholds started one
+    every few staff-list requests, each of which makes tens of thousands of
+    short-lived objects. gc.freeze() moves the start-up heap out of the
+    collector's sight; a higher first threshold collects the young generation
+    in fewer, larger steps. Reference cycles are still collected.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def _event_loop_factory():
     """uvloop's event loop when installed (it comes with uvicorn[standard]), as uvicorn's own
     loop="auto" would pick: its transports, futures and call_soon are C, about a fifth of
@@ -214,6 +232,7 @@ async def _serve(runtime: Runtime, *, host: str, port: int) -> None:
     server = make_server(app, drain=drain_of(app.state.gateway), host=host, port=port,
                          drain_seconds=settings.drain_seconds)
     console.print(f"GraphQL: http://{host}:{port}/graphql")
+    _settle_garbage_collector()
     if demo_key:
         console.print("demo API key (every scope, 无锡市总工会):")
         print(demo_key, flush=True)
