@@ -56,7 +56,8 @@ async def members(info: Info, filter: MemberFilter | None = None, first: int | N
     after_key = decode_cursor("member", after, str)
     where = member_query(filter)
     pool = ctx.state.databases.members
-    on_connection, on_node = connection_selections(info, "MemberConnection", "Member")
+    selected = info.selected_fields
+    on_connection, on_node = connection_selections(selected, "MemberConnection", "Member")
     # A staff list's employer, organization and total come with the page: one statement, not four.
     page = await members_source.list_members(
         pool, viewer=ctx.viewer, where=where, limit=limit + 1, after_id=after_key[0] if after_key else None,
@@ -64,7 +65,7 @@ async def members(info: Info, filter: MemberFilter | None = None, first: int | N
     prime_values(ctx.loaders.employer_by_id, page.employers)
     prime_values(ctx.loaders.organization_by_id, page.organizations)  # visible: their members are
     prime_values(ctx.loaders.member_by_id, {row.id: row for row in page.rows})
-    await connection_prefetch(info, "Member", page.rows[:limit])
+    await connection_prefetch(info, "Member", page.rows[:limit], selected)
 
     async def count() -> int:
         return await members_source.count_members(pool, viewer=ctx.viewer, where=where)

@@ -180,11 +180,12 @@ def _node_selections(field: SelectedField) -> list[Any]:
     return out
 
 
-def connection_selections(info: Info, connection_type: str, node_type: str) -> tuple[set[str], set[str]]:
-    """Names of the fields the current connection field selects on itself and on each node."""
+def connection_selections(selected: list[SelectedField], connection_type: str,
+                          node_type: str) -> tuple[set[str], set[str]]:
+    """Names of the fields a connection field (`info.selected_fields`) selects on itself and on each node."""
     on_connection: set[str] = set()
     on_node: set[str] = set()
-    for field in info.selected_fields:
+    for field in selected:
         on_connection.update(f.name for f in _fields(field.selections, connection_type))
         on_node.update(f.name for f in _fields(_node_selections(field), node_type))
     return on_connection, on_node
@@ -208,9 +209,14 @@ async def prefetch(info: Info, type_name: str, rows: Iterable[Any], selections: 
         await asyncio.gather(*follows)
 
 
-async def connection_prefetch(info: Info, type_name: str, rows: Iterable[Any]) -> None:
-    """prefetch() for a root connection field: its rows are under `edges { node }`."""
-    for field in info.selected_fields:
+async def connection_prefetch(info: Info, type_name: str, rows: Iterable[Any],
+                              selected: list[SelectedField] | None = None) -> None:
+    """prefetch() for a root connection field: its rows are under `edges { node }`.
+
+    `selected`: info.selected_fields when the caller has it already (strawberry
+    converts the whole selection on every read of it).
+    """
+    for field in info.selected_fields if selected is None else selected:
         await prefetch(info, type_name, rows, _node_selections(field))
 
 

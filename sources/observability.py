@@ -192,6 +192,11 @@ def traced_batch(loader: str) -> Callable[[F], F]:
             keys = args[-1]  # batch_load_fn(keys) or a method's (self, keys)
             size = len(keys)
             histogram.observe(size)
+            current = trace.get_current_span()
+            if not current.is_recording() and current.get_span_context().is_valid:
+                # The request's trace is not recorded (no exporter, or sampled out): neither
+                # would this span be, and making one costs a few per cent of a list page.
+                return await fn(*args)
             with tracer.start_as_current_span(
                 span_name, attributes={"dataloader.name": loader, "dataloader.batch_size": size}
             ):
