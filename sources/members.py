@@ -235,20 +235,28 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
 
 
 def _counted_total_sql(q: Query, viewer: Viewer, where: MemberQuery) -> str | None:
-    """The counters' statement for how many visible members match `where`, if they can answer it."""
+    """The counters' statement for how many visible members match `where`, if they can answer it.
+
+    Subtrees nest or are apart, so what the viewer sees of the filter's subtree is
+    one organization's subtree: the filter's own when it lies inside the viewer's,
+    the viewer's when the filter is above it, none when they are apart.
+    """
     if (where.employer_id, where.name_contains, where.gender, where.employment_type) != (None, None, None, None):
         return None  # a filter the counters know nothing of: count the rows
-    conditions = []
-    if where.organization_id is not None:
-        conditions.append(f"co.path LIKE (SELECT path || '%' FROM members.organizations "
-                          f"WHERE id = {q.arg(where.organization_id)})")
-    if not viewer.sees_all:
-        conditions.append(f"co.path LIKE {q.arg(viewer.path_pattern)}")
-    where_sql = (" WHERE " + " AND ".join(conditions)) if conditions else ""
-    # A member's organization is visible exactly when the member is, so summing the
-    # visible organizations of the subtree counts the visible members of it.
-    return ("SELECT coalesce(sum(c.members), 0)::bigint FROM members.organization_member_counts c"
-            f" JOIN members.organizations co ON co.id = c.organization_id{where_sql}")
+    if where.organization_id is None:
+        if viewer.sees_all:
+            return ("SELECT coalesce(sum(c.subtree_members), 0)::bigint FROM members.organization_member_counts c"
+                    " JOIN members.organizations o ON o.id = c.organization_id WHERE o.parent_id IS NULL")
+        target = q.arg(viewer.organization_id)
+    elif viewer.sees_all:
+        target = q.arg(where.organization_id)
+    else:
+        mine = q.arg(viewer.organization_path)
+        target = (f"(SELECT CASE WHEN starts_with(f.path, {mine}) THEN f.id"
+                  f" WHEN starts_with({mine}, f.path) THEN {q.arg(viewer.organization_id)} END"
+                  f" FROM members.organizations f WHERE f.id = {q.arg(where.organization_id)})")
+    return ("SELECT coalesce((SELECT c.subtree_members FROM members.organization_member_counts c"
+            f" WHERE c.organization_id = {target}), 0)::bigint")
 
 
 async def count_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery) -> int:

@@ -88,3 +88,13 @@ async def test_other_filters_are_counted_from_the_rows(client: Gql, builder: Bui
         'query { members(first: 1, filter: {organizationId: "d1", employmentType: DISPATCHED}) { totalCount } }',
         key=city_key)
     assert data["members"]["totalCount"] == 1
+
+
+async def test_a_grassroots_union_moving_district_takes_its_members_along(client: Gql, builder: Builder,
+                                                                          city_key: str) -> None:
+    assert (await _total(client, city_key, "d1"), await _total(client, city_key, "d2")) == (6, 3)
+    await builder.conn.execute("UPDATE members.organizations SET parent_id = 'd2' WHERE id = 'g1'")
+    await builder.conn.execute("SELECT members.refresh_organization_paths()")
+    assert (await _total(client, city_key, "d1"), await _total(client, city_key, "d2")) == (1, 8)
+    for org in ("c", "d1", "d2", "g1", "g2"):
+        assert await _total(client, city_key, org) == await _counted_by_rows(builder, org), org
