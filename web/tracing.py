@@ -251,8 +251,14 @@ class OperationTracing(SchemaExtension):
         if query:
             span.set_attribute("graphql.document.sha256", hashlib.sha256(query.encode()).hexdigest())
         token = otel_context.attach(trace.set_span_in_context(span))
+        abandoned = False
         try:
             yield
+        except GeneratorExit:
+            # Closed from outside, not finished (an operation still open when the
+            # process exits): the context current now is not the one we attached to.
+            abandoned = True
+            raise
         finally:
             name, kind = describe_operation(self.execution_context)
             span.update_name(f"{kind} {name}" if kind and name else kind or "graphql.operation")
@@ -265,7 +271,8 @@ class OperationTracing(SchemaExtension):
                 span.set_attribute("graphql.error.codes", codes)
             if outcome(self.execution_context) == "error":
                 span.set_status(Status(StatusCode.ERROR, codes[0] if codes else "error"))
-            otel_context.detach(token)
+            if not abandoned:
+                otel_context.detach(token)
             span.end()
 
     def on_parse(self) -> Iterator[None]:
