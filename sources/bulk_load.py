@@ -88,8 +88,10 @@ async def load_all(loader: DataLoader, keys: Iterable[Any]) -> list[Any]:
         state.queue.append(key)
         in_flight[cache_key] = state.batch
         waits.add(state.batch)
-    for future in waits:
-        await future
+    if waits:
+        # Not `await future`: a failed or cancelled future of someone else's load is an
+        # outcome for its key (see _outcome), not this caller's exception.
+        await asyncio.wait(waits)
     return [_outcome(loader, state, key_of(key)) for key in keys]
 
 

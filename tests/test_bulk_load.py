@@ -68,3 +68,12 @@ async def test_batching_off_loads_key_by_key():
     loader.batch = False
     assert await load_all(loader, [1, 2]) == [1, 4]
     assert loader.batches == [[1], [2]]
+
+
+async def test_a_failing_load_already_in_flight_is_an_outcome_not_an_exception():
+    loader = Squares()
+    ordinary = loader.load(-3)  # someone else's load of the same key, not dispatched yet
+    outcome = await load_all(loader, [-3, 3])
+    assert isinstance(outcome[0], ValueError) and outcome[1] == 9
+    with pytest.raises(ValueError):
+        await ordinary
