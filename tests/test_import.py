@@ -145,6 +145,21 @@ async def test_reimport_updates_rows_by_id(urls: dict[str, str], database_url: s
     got = {r["id"]: (r["name"], r["employer_id"], r["organization_id"])
            for r in await fetch(database_url, "SELECT * FROM members.members")}
     assert got == {"m1": ("张秀英（已改名）", "e2", "bh-1"), "m2": ("李建国", "e2", "bh-1"), "m3": ("王芳", "e1", "lx-1")}
+    await assert_member_counters_right(database_url)  # an upsert both moves and adds members
+
+
+COUNTED_TWICE = """
+    SELECT o.id, coalesce(c.members, 0) AS members, coalesce(c.subtree_members, 0) AS subtree,
+           (SELECT count(*) FROM members.members m WHERE m.organization_id = o.id) AS members_by_rows,
+           (SELECT count(*) FROM members.members m JOIN members.organizations x ON x.id = m.organization_id
+            WHERE x.path LIKE o.path || '%') AS subtree_by_rows
+    FROM members.organizations o LEFT JOIN members.organization_member_counts c ON c.organization_id = o.id"""
+
+
+async def assert_member_counters_right(url: str) -> None:
+    """members.organization_member_counts agrees with counting the rows, for every organization."""
+    for r in await fetch(url, COUNTED_TWICE):
+        assert (r["members"], r["subtree"]) == (r["members_by_rows"], r["subtree_by_rows"]), r["id"]
 
 
 SUBTREE = "SELECT id FROM members.organizations WHERE path LIKE (SELECT path FROM members.organizations WHERE id = $1) || '%' ORDER BY id"
@@ -188,6 +203,7 @@ async def test_paths_answer_subtree_questions_and_follow_reparenting(
     assert not await is_under("lx-1", "lx") and await is_under("lx-1", "wx")
     paths = {r["id"]: r["path"] for r in await fetch(database_url, "SELECT id, path FROM members.organizations")}
     assert paths["bh-1"] == "/wx/xw/bh-1/"
+    await assert_member_counters_right(database_url)  # moved organizations took their members along
 
 
 async def snapshot(url: str) -> dict[str, list[tuple]]:

@@ -99,6 +99,20 @@ async def test_summary_counts_match_the_tables(seeded):
     assert summary.members == 1500
 
 
+async def test_member_counters_agree_with_the_rows(seeded):
+    conn, _ = seeded
+    wrong = await conn.fetch("""
+        SELECT o.id FROM members.organizations o
+        LEFT JOIN members.organization_member_counts c ON c.organization_id = o.id
+        WHERE coalesce(c.members, 0) <> (SELECT count(*) FROM members.members m WHERE m.organization_id = o.id)
+           OR coalesce(c.subtree_members, 0) <> (
+                SELECT count(*) FROM members.members m JOIN members.organizations x ON x.id = m.organization_id
+                WHERE x.path LIKE o.path || '%')""")
+    assert wrong == []
+    assert await conn.fetchval("SELECT subtree_members FROM members.organization_member_counts "
+                               "WHERE organization_id = 'ORG-WX'") == 1500
+
+
 async def test_organization_tree_is_wuxi_with_paths(seeded):
     conn, _ = seeded
     city = await conn.fetch("SELECT * FROM members.organizations WHERE level = 'CITY'")
