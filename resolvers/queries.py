@@ -175,9 +175,10 @@ async def claim_stats(info: Info, date_from: date, date_to: date,
     if (date_to - date_from).days >= MAX_STATS_DAYS:
         raise BadUserInput(f"from..to spans more than {MAX_STATS_DAYS} days; ask for a shorter period.")
     dims = {d.value for d in group_by}
-    districts = None
+    districts_json = None
     if stats_source.ORGANIZATION in dims:
-        districts = await members_source.districts_by_organization(ctx.state.databases.members, viewer=ctx.viewer)
+        districts_json = await members_source.districts_by_organization_json(ctx.state.databases.members,
+                                                                             viewer=ctx.viewer)
     visible = await ctx.loaders.visible_organization_ids()
     return await stats_source.claim_stats(ctx.state.databases.claims, date_from=date_from, date_to=date_to,
-                                          group_by=dims, visible=visible, districts=districts)
+                                          group_by=dims, visible=visible, districts_json=districts_json)
