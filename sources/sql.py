@@ -22,3 +22,23 @@ class Query:
     @property
     def where_sql(self) -> str:
         return ("WHERE " + " AND ".join(self.conditions)) if self.conditions else ""
+
+
+#: The dollar-quote tag of values written into a statement's text (see
+#: inline_value). web/redaction.py scrubs whatever it encloses from span
+#: attributes, so such statements reach traces without their values.
+VALUE_QUOTE = "$value$"
+
+
+def inline_value(value: str) -> str:
+    """`value` as a string literal, for the rare statement sent without parameters.
+
+    Only the simple query protocol runs several statements in one round trip,
+    and it takes no parameters. A dollar-quoted literal is taken verbatim
+    whatever the server's settings (no escapes of any kind), so the one thing
+    to refuse is a value containing the tag itself (or NUL, which no text
+    value may hold).
+    """
+    if VALUE_QUOTE in value or "\x00" in value:
+        raise ValueError("value cannot be inlined")
+    return f"{VALUE_QUOTE}{value}{VALUE_QUOTE}"

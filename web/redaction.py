@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sources.sql import VALUE_QUOTE
+
 REDACTED = "[REDACTED]"
 
 _VALUE_PATTERNS = re.compile(
+    re.escape(VALUE_QUOTE) + r"[\s\S]*?" + re.escape(VALUE_QUOTE) + "|"  # values inlined into SQL text (sources/sql.py)
     r"(?<!\d)\d{17}[\dXx](?!\d)"  # national id (GB 11643)
     r"|(?<!\d)1[3-9]\d{9}(?!\d)"  # mainland mobile number
     r"|ugk_[A-Za-z0-9]+_[A-Za-z0-9_\-]+"  # our API keys
