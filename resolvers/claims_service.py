@@ -155,20 +155,19 @@ _LOOK_UP = object()
 
 async def open_hospitalization_claim(*, databases: Databases, insurance: Any, member: MemberRow, settlement_id: str,
                                      origin: str = "SUBMITTED", settlement: Any = _LOOK_UP,
-                                     existing: Any = _LOOK_UP) -> tuple[ClaimRecord, bool]:
+                                     snapshot: store.ClaimSnapshot | None = None) -> tuple[ClaimRecord, bool]:
     """Open (or find) the member's claim on a settlement; PENDING_REVIEW if the insurance system is down.
 
     `settlement` may be given by a caller that already holds the record (the
-    sweep), and `existing` (the claim already under the key, or None) by one
-    that looked it up; otherwise each is looked up. Returns (claim, whether it
-    was opened now).
+    sweep), and `snapshot` (the member's facts under this settlement, which
+    tell whether a claim already holds it) by one that read it; otherwise
+    each is looked up. A settlement already claimed asks the insurance
+    system nothing. Returns (claim, whether it was opened now).
     """
-    if existing is _LOOK_UP:
-        existing = await _existing_claim(databases, member.id, settlement_id)
-    if existing is not None:
-        return existing, False
+    if snapshot is None:
+        snapshot = await _db(lambda: store.read_snapshot(databases.claims, member.id, settlement_id=settlement_id))
     decide = None
-    if settlement is _LOOK_UP:
+    if snapshot.existing_id is None and settlement is _LOOK_UP:
         try:
             if insurance is None:
                 raise InsuranceUnavailable("no insurance system configured")
@@ -180,12 +179,9 @@ async def open_hospitalization_claim(*, databases: Databases, insurance: Any, me
         decide = partial(_decide_stay, settlement=settlement, national_id=member.national_id)
     new = NewClaim(member_id=member.id, organization_id=member.organization_id, kind="HOSPITALIZATION",
                    settlement_id=settlement_id, origin=origin)
-    return await _db(lambda: store.open_claim(databases.claims, new, decide=decide))
-
-
-async def _existing_claim(databases: Databases, member_id: str, settlement_id: str) -> ClaimRecord | None:
-    """The claim already opened on (member, settlement): a repeat asks the insurance system nothing."""
-    return await _db(lambda: store.find_claim(databases.claims, member_id=member_id, settlement_id=settlement_id))
+    # Facts gone stale (another write, or this one committed before its connection
+    # dropped and _db ran it again) are read anew by open_claim.
+    return await _db(lambda: store.open_claim(databases.claims, new, decide=decide, snapshot=snapshot))
 
 
 async def submit_hospitalization_claim(*, databases: Databases, insurance: Any, viewer: Viewer, member_id: str,
@@ -193,17 +189,20 @@ async def submit_hospitalization_claim(*, databases: Databases, insurance: Any, 
     """Claim on a settled stay, decided at once; the same (member, settlement) returns the first claim."""
     with tracer.start_as_current_span("settlement.submit_hospitalization") as span:
         settlement_id = _key(settlement_id, "settlementId")
-        # The two look-ups are independent, so they share one wait. The claim is
-        # only used once the member proved visible: an invisible member's claim
-        # is never returned, and is NOT_FOUND exactly like an unknown member's.
-        found = await asyncio.gather(_visible_member(databases, viewer, member_id),
-                                     _existing_claim(databases, member_id, settlement_id), return_exceptions=True)
+        # The member and their facts (which tell whether the settlement is already
+        # claimed) are independent reads, so they share one wait. The facts are
+        # only used once the member proved visible: an invisible member's claim is
+        # never returned, and is NOT_FOUND exactly like an unknown member's.
+        found = await asyncio.gather(
+            _visible_member(databases, viewer, member_id),
+            _db(lambda: store.read_snapshot(databases.claims, member_id, settlement_id=settlement_id)),
+            return_exceptions=True)
         for outcome in found:  # the member's answer first: NOT_FOUND wins
             if isinstance(outcome, BaseException):
                 raise outcome
-        member, existing = cast(tuple[MemberRow, ClaimRecord | None], found)
+        member, snapshot = cast(tuple[MemberRow, store.ClaimSnapshot], found)
         claim, _ = await open_hospitalization_claim(databases=databases, insurance=insurance, member=member,
-                                                    settlement_id=settlement_id, existing=existing)
+                                                    settlement_id=settlement_id, snapshot=snapshot)
         return _traced(span, claim)
 
 
@@ -216,11 +215,19 @@ async def submit_accident_claim(*, databases: Databases, viewer: Viewer, member_
         except rules.InvalidClaim as exc:
             raise BadUserInput(str(exc), field="disabilityGrade") from exc
         assessment_ref = _key(assessment_ref, "assessmentRef")
-        member = await _visible_member(databases, viewer, member_id)
+        found = await asyncio.gather(  # as for a stay: one wait, the member's answer first
+            _visible_member(databases, viewer, member_id),
+            _db(lambda: store.read_snapshot(databases.claims, member_id, assessment_ref=assessment_ref)),
+            return_exceptions=True)
+        for outcome in found:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        member, snapshot = cast(tuple[MemberRow, store.ClaimSnapshot], found)
         new = NewClaim(member_id=member.id, organization_id=member.organization_id, kind="ACCIDENT_DISABILITY",
                        accident_date=accident_date, disability_grade=disability_grade, assessment_ref=assessment_ref)
         claim, _ = await _db(lambda: store.open_claim(
-            databases.claims, new, decide=partial(_decide_accident, accident_date=accident_date, grade=disability_grade)))
+            databases.claims, new, decide=partial(_decide_accident, accident_date=accident_date, grade=disability_grade),
+            snapshot=snapshot))
         if claim.accident_date != accident_date or claim.disability_grade != disability_grade:
             raise BadUserInput(f"assessmentRef {assessment_ref} already claimed with other facts (claim {claim.id}).",
                                field="assessmentRef")

@@ -22,6 +22,7 @@ import asyncpg
 from resolvers.decision import Decision, Term, Usage, UsageByBenefit
 from resolvers.plan_schedule import Schedule, schedule_at
 from sources import observability
+from sources.sql import inline_value
 
 #: The channel subscribers LISTEN on; the payload is the claim id.
 CLAIM_UPDATED_CHANNEL = "claim_updated"
@@ -126,6 +127,18 @@ class ClaimFacts:
 
 Decider = Callable[[ClaimFacts], Decision]
 
+
+@dataclass(frozen=True)
+class ClaimSnapshot:
+    """A member's facts as one statement read them, with their version (migrations/claims/004).
+
+    `existing_id` is the claim already under the key asked about, if any.
+    """
+
+    existing_id: int | None
+    facts: ClaimFacts
+    version: int
+
 _ENROLLMENT_COLUMNS = (
     "id, member_id, organization_id, plan_code, coverage_start, coverage_end, premium_paid, cancelled, created_at"
 )
@@ -146,11 +159,40 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
             yield conn
 
 
+#: The member's advisory lock key: one expression, so every writer (and every
+#: version of the gateway running during a rolling update) takes the same lock.
+_MEMBER_LOCK = "pg_advisory_xact_lock(hashtextextended('union-gateway:claims:member:' || {}::text, 0))"
+
+
 async def lock_member(conn: asyncpg.Connection, member_id: str) -> None:
     """Serialize this transaction with every other write of the same member's claims and enrolments."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('union-gateway:claims:member:' || $1::text, 0))", member_id
-    )
+    await conn.execute(f"SELECT {_MEMBER_LOCK.format('$1')}", member_id)
+
+
+@asynccontextmanager
+async def member_transaction(pool: asyncpg.Pool, member_id: str) -> AsyncIterator[asyncpg.Connection]:
+    """transaction() holding the member's lock (lock_member) from its first statement.
+
+    BEGIN and the lock travel as one simple-protocol query, so one round trip
+    where there were two: a claim submission waits on each of its round trips
+    in turn, and under load each costs a turn of a busy CPU (W4 in bench/).
+    The simple protocol takes no parameters, hence the inlined (and, on spans,
+    redacted) member id.
+    """
+    statement = f"BEGIN; SELECT {_MEMBER_LOCK.format(inline_value(member_id))}"
+    async with pool.acquire() as conn:
+        try:
+            await conn.execute(statement)
+            yield conn
+        except BaseException:
+            if not conn.is_closed():
+                try:
+                    await conn.execute("ROLLBACK")
+                except BaseException:
+                    conn.terminate()  # unusable: the pool replaces a terminated connection
+                    raise
+            raise
+        await conn.execute("COMMIT")
 
 
 async def notify_claim_updated(conn: asyncpg.Connection, claim_id: int) -> None:
@@ -176,8 +218,7 @@ async def enrollments_of(conn: asyncpg.Connection | asyncpg.Pool, member_id: str
 async def enroll(pool: asyncpg.Pool, *, member_id: str, organization_id: str, plan_code: str,
                  coverage_start: date, coverage_end: date, premium: Decimal) -> EnrollmentRecord:
     """Record an enrolment; raises EnrollmentOverlap if the member holds the plan for any of those days."""
-    async with transaction(pool) as conn:
-        await lock_member(conn, member_id)
+    async with member_transaction(pool, member_id) as conn:
         clash = await conn.fetchrow(
             f"SELECT {_ENROLLMENT_COLUMNS} FROM claims.enrollments"
             " WHERE member_id = $1 AND plan_code = $2 AND NOT cancelled"
@@ -248,9 +289,10 @@ async def claims_by_settlement(pool: asyncpg.Pool, keys: Sequence[tuple[str, str
 def _facts_sql(key_column: str | None) -> str:
     """The member's enrolments, what each has paid, the schedule's version and (by key) an existing claim.
 
-    One statement, hence one snapshot, taken after the member's lock: it sees
-    every claim a previous holder of the lock committed. One row per
-    (enrolment, benefit it has paid), or one bare row when there is no enrolment.
+    One statement, hence one snapshot, with the member's version read in the
+    same snapshot: a write that commits after it bumps the version, which is
+    how open_claim knows the facts went stale. One row per (enrolment,
+    benefit it has paid), or one bare row when there is no enrolment.
     """
     existing = (f"(SELECT id FROM claims.claims WHERE member_id = $1 AND {key_column} = $2)"
                 if key_column is not None else "NULL::bigint")
@@ -264,9 +306,10 @@ def _facts_sql(key_column: str | None) -> str:
             WHERE l.enrollment_id IN (SELECT id FROM terms) AND c.status IN ('APPROVED', 'PAID')
             GROUP BY l.enrollment_id, l.benefit
         )
-        SELECT h.existing_id, h.schedule_version, t.id, t.plan_code, t.coverage_start, t.coverage_end, t.cancelled,
+        SELECT h.existing_id, h.schedule_version, h.member_version, t.id, t.plan_code, t.coverage_start, t.coverage_end, t.cancelled,
                u.benefit, u.amount, u.days, u.lines
-        FROM (SELECT {existing} AS existing_id, (SELECT token FROM claims.schedule_version) AS schedule_version) h
+        FROM (SELECT {existing} AS existing_id, (SELECT token FROM claims.schedule_version) AS schedule_version,
+                     coalesce((SELECT version FROM claims.member_versions WHERE member_id = $1), 0) AS member_version) h
         LEFT JOIN (terms t LEFT JOIN used u ON u.enrollment_id = t.id) ON true
         ORDER BY t.coverage_start, t.id, u.benefit"""
 
@@ -274,9 +317,9 @@ def _facts_sql(key_column: str | None) -> str:
 _FACTS_SQL = {column: _facts_sql(column) for column in (None, "settlement_id", "assessment_ref")}
 
 
-async def _read_facts(conn: asyncpg.Connection, member_id: str, *, key_column: str | None = None,
-                      key: str | None = None) -> tuple[int | None, ClaimFacts]:
-    """(id of the claim already under the key, if any; the facts a decision reads) in one statement."""
+async def _read_snapshot(conn: asyncpg.Connection | asyncpg.Pool, member_id: str, *, key_column: str | None = None,
+                         key: str | None = None) -> ClaimSnapshot:
+    """The member's facts, their version and (by key) the claim already opened, in one statement."""
     args = (member_id,) if key_column is None else (member_id, key)
     rows = await conn.fetch(_FACTS_SQL[key_column], *args)
     terms: dict[int, Term] = {}
@@ -291,13 +334,22 @@ async def _read_facts(conn: asyncpg.Connection, member_id: str, *, key_column: s
             usage[(r["id"], r["benefit"])] = Usage(r["amount"], int(r["days"]), int(r["lines"]))
     head = rows[0]
     schedule = await schedule_at(conn, head["schedule_version"])
-    return head["existing_id"], ClaimFacts(terms=list(terms.values()), schedule=schedule, usage=usage)
+    return ClaimSnapshot(head["existing_id"], ClaimFacts(terms=list(terms.values()), schedule=schedule, usage=usage),
+                         head["member_version"])
+
+
+async def read_snapshot(pool: asyncpg.Pool, member_id: str, *, settlement_id: str | None = None,
+                        assessment_ref: str | None = None) -> ClaimSnapshot:
+    """What open_claim needs to decide a claim under one key, read ahead (e.g. during the insurance call)."""
+    if (settlement_id is None) == (assessment_ref is None):
+        raise ValueError("give exactly one of settlement_id and assessment_ref")
+    key_column, key = ("settlement_id", settlement_id) if settlement_id is not None else ("assessment_ref", assessment_ref)
+    return await _read_snapshot(pool, member_id, key_column=key_column, key=key)
 
 
 async def claim_facts(conn: asyncpg.Connection, member_id: str) -> ClaimFacts:
     """Enrolments, schedule and usage of a member; call with the member locked."""
-    _, facts = await _read_facts(conn, member_id)
-    return facts
+    return (await _read_snapshot(conn, member_id)).facts
 
 
 async def _write_lines(conn: asyncpg.Connection, claim_id: int, decision: Decision) -> None:
@@ -310,17 +362,34 @@ async def _write_lines(conn: asyncpg.Connection, claim_id: int, decision: Decisi
         )
 
 
-#: The claim, its lines and its notification in one statement. The lines ride
-#: as parallel arrays (amounts as text, cast to numeric: exact); a key taken
-#: meanwhile (only if a writer skipped the member lock) inserts nothing, no
-#: line and no notification, and returns no row. The notification is queued
-#: with the transaction, so listeners hear of the claim only if it commits.
+#: The claim, its lines and its notification in one statement, written only
+#: if the facts it was decided on still stand. The statement takes the
+#: member's lock (as every writer of a member's facts does), then bumps the
+#: member's version from the one the facts were read at ($19); a write that
+#: committed since (it bumped the version too) leaves the guard empty, and
+#: nothing is inserted: `fresh` is false and open_claim decides again on new
+#: facts. ON CONFLICT DO UPDATE and the key's unique index check the latest
+#: committed rows, not the statement's snapshot, which was taken before the
+#: lock was granted. The lines ride as parallel arrays (amounts as text, cast
+#: to numeric: exact). A key taken without the version changing (only by a
+#: writer that skips the triggers) inserts nothing and returns no claim. The
+#: notification leaves with the commit, so listeners hear only of claims that
+#: stand. Always one row at least: `fresh`, then the claim's columns (NULL
+#: when none was inserted), one row per line.
 _CLAIM_FIELDS = tuple(c.strip() for c in _CLAIM_COLUMNS.split(","))
 _OPEN_CLAIM_SQL = f"""
-    WITH claim AS (
+    WITH locked AS (
+        SELECT {_MEMBER_LOCK.format('$1')}
+    ), guard AS (
+        INSERT INTO claims.member_versions AS v (member_id, version)
+        SELECT $1, 1 FROM locked
+        ON CONFLICT (member_id) DO UPDATE SET version = v.version + 1 WHERE v.version = $19
+        RETURNING v.version
+    ), claim AS (
         INSERT INTO claims.claims (member_id, organization_id, kind, status, rejection_reason, settlement_id,
             accident_date, disability_grade, assessment_ref, total_payout, decided_at, origin)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $4 = 'PENDING_REVIEW' THEN NULL ELSE now() END, $11)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $4 = 'PENDING_REVIEW' THEN NULL ELSE now() END, $11
+        FROM guard
         ON CONFLICT DO NOTHING
         RETURNING {_CLAIM_COLUMNS}
     ), lines AS (
@@ -332,9 +401,14 @@ _OPEN_CLAIM_SQL = f"""
     ), announced AS (
         SELECT claim.*, pg_notify('{CLAIM_UPDATED_CHANNEL}', claim.id::text) FROM claim
     )
-    SELECT {", ".join(f"a.{c}" for c in _CLAIM_FIELDS)},
+    SELECT EXISTS (SELECT FROM guard) AS fresh, {", ".join(f"a.{c}" for c in _CLAIM_FIELDS)},
            l.line_no, l.enrollment_id, l.plan_code AS line_plan_code, l.benefit, l.amount, l.days, l.note
-    FROM announced a LEFT JOIN lines l ON true ORDER BY l.line_no"""
+    FROM (SELECT) AS one LEFT JOIN announced a ON true LEFT JOIN lines l ON true ORDER BY l.line_no"""
+
+#: Decisions on facts read without the lock before open_claim falls back to
+#: reading them under it: a member whose facts keep changing (a burst of their
+#: own claims) is still served, one at a time.
+_OPTIMISTIC_ATTEMPTS = 3
 
 
 def _line_arrays(decision: Decision | None) -> tuple[list[Any], ...]:
@@ -354,39 +428,59 @@ def _opened_record(rows: Sequence[Any]) -> ClaimRecord:
     return ClaimRecord(**{c: head[c] for c in _CLAIM_FIELDS}, lines=lines)
 
 
-async def open_claim(pool: asyncpg.Pool, claim: NewClaim, *, decide: Decider | None) -> tuple[ClaimRecord, bool]:
-    """Open and decide a claim in one transaction, or return the one its key already opened.
+async def open_claim(pool: asyncpg.Pool, claim: NewClaim, *, decide: Decider | None,
+                     snapshot: ClaimSnapshot | None = None) -> tuple[ClaimRecord, bool]:
+    """Open and decide a claim, or return the one its key already opened.
 
     decide=None stores it PENDING_REVIEW with no lines (the insurance system
-    could not be asked). Returns (claim, whether this call opened it).
+    could not be asked). `snapshot` is the member's facts under the claim's
+    key if the caller read them ahead (read_snapshot); they are read here
+    otherwise, and again whenever they went stale before the claim was
+    written. Returns (claim, whether this call opened it).
     """
     key_column, key = (("settlement_id", claim.settlement_id) if claim.settlement_id is not None
                        else ("assessment_ref", claim.assessment_ref))
-    async with transaction(pool) as conn:
-        await lock_member(conn, claim.member_id)
-        existing_id, facts = await _read_facts(conn, claim.member_id, key_column=key_column, key=key)
-        if existing_id is not None:
-            existing = await claim_by_id(conn, existing_id)
-            assert existing is not None
-            return existing, False
-        decision = decide(facts) if decide is not None else None
-        rows = await conn.fetch(
-            _OPEN_CLAIM_SQL,
-            claim.member_id, claim.organization_id, claim.kind,
-            decision.status if decision else PENDING_REVIEW,
-            decision.rejection_reason if decision else None,
-            claim.settlement_id, claim.accident_date, claim.disability_grade, claim.assessment_ref,
-            decision.total if decision else Decimal("0.00"), claim.origin,
-            *_line_arrays(decision),
-        )
-        if not rows:
-            # Only reachable if a writer skipped the member lock; the key still holds.
-            existing = await find_claim(conn, member_id=claim.member_id, **{key_column: key})
-            assert existing is not None
-            return existing, False
-        record = _opened_record(rows)
-    observability.claim_decided(record.status)  # committed: a decision (or PENDING_REVIEW) now stands
-    return record, True
+    for attempt in range(_OPTIMISTIC_ATTEMPTS + 2):
+        if attempt < _OPTIMISTIC_ATTEMPTS:
+            outcome = await _try_to_open(pool, claim, decide, snapshot, key_column, key)
+        else:
+            async with member_transaction(pool, claim.member_id) as conn:
+                outcome = await _try_to_open(conn, claim, decide, None, key_column, key)
+        snapshot = None
+        if outcome is not None:
+            record, opened = outcome
+            if opened:
+                observability.claim_decided(record.status)  # committed: a decision (or PENDING_REVIEW) now stands
+            return outcome
+    # Under the lock the facts cannot change but by a writer that skips both lock and triggers.
+    raise RuntimeError(f"the facts of member {claim.member_id} kept changing under their lock")
+
+
+async def _try_to_open(conn: asyncpg.Connection | asyncpg.Pool, claim: NewClaim, decide: Decider | None,
+                       snapshot: ClaimSnapshot | None, key_column: str, key: str | None,
+                       ) -> tuple[ClaimRecord, bool] | None:
+    """One attempt: (claim, opened), or None when the facts changed before the claim could be written."""
+    if snapshot is None:
+        snapshot = await _read_snapshot(conn, claim.member_id, key_column=key_column, key=key)
+    if snapshot.existing_id is not None:
+        existing = await claim_by_id(conn, snapshot.existing_id)
+        return (existing, False) if existing is not None else None
+    decision = decide(snapshot.facts) if decide is not None else None
+    rows = await conn.fetch(
+        _OPEN_CLAIM_SQL,
+        claim.member_id, claim.organization_id, claim.kind,
+        decision.status if decision else PENDING_REVIEW,
+        decision.rejection_reason if decision else None,
+        claim.settlement_id, claim.accident_date, claim.disability_grade, claim.assessment_ref,
+        decision.total if decision else Decimal("0.00"), claim.origin,
+        *_line_arrays(decision), snapshot.version,
+    )
+    if not rows[0]["fresh"]:
+        return None
+    if rows[0]["id"] is None:
+        existing = await find_claim(conn, member_id=claim.member_id, **{key_column: key})
+        return (existing, False) if existing is not None else None
+    return _opened_record(rows), True
 
 
 async def decide_locked_claim(conn: asyncpg.Connection, claim: ClaimRecord, *, decide: Decider,

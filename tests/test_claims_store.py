@@ -105,6 +105,136 @@ async def test_a_key_taken_by_a_writer_without_the_lock_returns_that_claim(datab
         await conn.close()
 
 
+async def test_a_member_transaction_holds_the_lock_until_it_ends_and_rolls_back_on_error(databases):
+    order: list[str] = []
+
+    async def first() -> None:
+        async with store.member_transaction(databases.claims, "m'1$x") as conn:
+            order.append("first in")
+            await asyncio.sleep(0.3)
+            order.append("first out")
+
+    async def second() -> None:
+        await asyncio.sleep(0.1)
+        async with store.member_transaction(databases.claims, "m'1$x"):
+            order.append("second in")
+
+    async def other_member() -> None:
+        await asyncio.sleep(0.1)
+        async with store.member_transaction(databases.claims, "m2"):
+            order.append("other member in")
+
+    await asyncio.gather(first(), second(), other_member())
+    # The same member waits for the lock; another member does not.
+    assert order == ["first in", "other member in", "first out", "second in"]
+
+    with pytest.raises(ZeroDivisionError):
+        async with store.member_transaction(databases.claims, "m1") as conn:
+            await conn.execute("INSERT INTO claims.enrollments (member_id, organization_id, plan_code, coverage_start,"
+                               " coverage_end, premium_paid) VALUES ('m1', 'g1', 'HCA', '2026-01-01', '2026-12-31', 120)")
+            1 / 0
+    assert await databases.claims.fetchval("SELECT count(*) FROM claims.enrollments") == 0  # rolled back
+    async with store.member_transaction(databases.claims, "m1") as conn:  # and the lock was let go
+        assert await conn.fetchval("SELECT 1") == 1
+    assert await databases.claims.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())") == 0
+
+    with pytest.raises(ValueError):  # a value that would end its quoting is never sent
+        async with store.member_transaction(databases.claims, "m$value$; DROP TABLE claims.claims; --"):
+            pass
+
+
+async def version(databases, member="m1") -> int:
+    return await databases.claims.fetchval(
+        "SELECT coalesce((SELECT version FROM claims.member_versions WHERE member_id = $1), 0)", member)
+
+
+async def test_every_write_of_a_members_facts_changes_their_version(databases):
+    seen = [await version(databases)]
+
+    async def changed_by(statement: str, *args) -> None:
+        await databases.claims.execute(statement, *args)
+        seen.append(await version(databases))
+        assert seen[-1] > seen[-2], statement
+
+    await enrolment(databases)
+    seen.append(await version(databases))
+    assert seen == [0, 1]
+    enrolment_id = await databases.claims.fetchval("SELECT id FROM claims.enrollments WHERE member_id = 'm1'")
+    await changed_by("UPDATE claims.enrollments SET cancelled = true WHERE member_id = 'm1'")
+    await changed_by("INSERT INTO claims.claims (member_id, organization_id, kind, status, settlement_id)"
+                     " VALUES ('m1', 'g1', 'HOSPITALIZATION', 'PENDING_REVIEW', 'S1')")
+    claim_id = await databases.claims.fetchval("SELECT id FROM claims.claims WHERE member_id = 'm1'")
+    await changed_by("INSERT INTO claims.claim_lines (claim_id, line_no, enrollment_id, plan_code, benefit, amount)"
+                     " VALUES ($1, 1, $2, 'HCA', 'MEDICAL', 1.00)", claim_id, enrolment_id)
+    await changed_by("UPDATE claims.claim_lines SET amount = 2.00 WHERE claim_id = $1", claim_id)
+    await changed_by("UPDATE claims.claims SET status = 'APPROVED', decided_at = now() WHERE id = $1", claim_id)
+    await changed_by("DELETE FROM claims.claim_lines WHERE claim_id = $1", claim_id)
+    await changed_by("DELETE FROM claims.claims WHERE id = $1", claim_id)
+    await changed_by("DELETE FROM claims.enrollments WHERE member_id = 'm1'")
+    await changed_by("TRUNCATE claims.enrollments CASCADE")
+    assert await version(databases, "m2") == 0  # nobody else's
+
+
+async def test_a_claim_decided_on_stale_facts_is_decided_again_on_fresh_ones(databases):
+    await enrolment(databases)
+    stale = await store.read_snapshot(databases.claims, "m1", settlement_id="S2")
+    # Meanwhile another claim of the member pays 5.00 and commits.
+    await store.open_claim(databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S1"),
+                           decide=paying("5.00"))
+    used_seen = []
+
+    def decide(facts: store.ClaimFacts) -> Decision:
+        used_seen.append(sum((u.amount for u in facts.usage.values()), D("0")))
+        return paying("1.00")(facts)
+
+    claim, opened = await store.open_claim(
+        databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S2"), decide=decide, snapshot=stale)
+    assert opened and claim.total_payout == D("1.00")
+    assert used_seen == [D("0"), D("5.00")]  # decided on the stale facts, refused, decided again on the fresh ones
+    assert await databases.claims.fetchval("SELECT count(*) FROM claims.claims") == 2
+
+
+async def test_a_stale_snapshot_of_a_claimed_key_returns_the_claim(databases):
+    await enrolment(databases)
+    stale = await store.read_snapshot(databases.claims, "m1", settlement_id="S1")
+    first, _ = await store.open_claim(databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S1"),
+                                      decide=paying("5.00"))
+    again, opened = await store.open_claim(
+        databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S1"), decide=paying("7.00"),
+        snapshot=stale)
+    assert (again, opened) == (first, False)
+
+
+async def test_facts_that_keep_changing_are_read_under_the_members_lock(databases, monkeypatch):
+    await enrolment(databases)
+    read = store._read_snapshot
+    locked_reads = []
+
+    async def read_then_change(conn, member_id, **kwargs):
+        snapshot = await read(conn, member_id, **kwargs)
+        if not isinstance(conn, asyncpg.Pool):  # a connection: open_claim's locked transaction
+            assert conn.is_in_transaction()
+            locked_reads.append(snapshot.version)
+        else:  # another write of the member's facts lands after every unlocked read
+            await databases.claims.execute("UPDATE claims.enrollments SET premium_paid = premium_paid"
+                                           " WHERE member_id = $1", member_id)
+        return snapshot
+
+    monkeypatch.setattr(store, "_read_snapshot", read_then_change)
+    calls = []
+
+    def decide(facts):
+        calls.append(1)
+        return paying("3.00")(facts)
+
+    claim, opened = await store.open_claim(
+        databases.claims, NewClaim("m1", "g1", "HOSPITALIZATION", settlement_id="S1"), decide=decide)
+    assert opened and claim.total_payout == D("3.00")
+    assert len(calls) == store._OPTIMISTIC_ATTEMPTS + 1 and len(locked_reads) == 1
+
+
 async def test_pending_batches_are_disjoint_across_deciders(databases):
     for n in range(6):
         await store.open_claim(databases.claims, NewClaim(f"m{n}", "g1", "HOSPITALIZATION", settlement_id=f"S{n}"),

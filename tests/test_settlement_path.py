@@ -211,10 +211,11 @@ async def test_concurrent_claims_of_one_member_never_exceed_the_caps(union, admi
     assert totals["claims"] == totals["lines"] == D("49000.00")
 
 
-#: A fresh claim: the member (members), the idempotency pre-check, then BEGIN, the member's lock, the facts
-#: (enrolments, usage, schedule version, key) in one statement, the claim with its lines and NOTIFY in one
-#: statement, COMMIT (claims). The schedule itself comes from memory while its version is unchanged.
-FRESH_CLAIM_STATEMENTS = {"members": 1, "claims": 6}
+#: A fresh claim: the member (members) and, beside it, the member's facts (enrolments, usage, schedule version,
+#: the member's version, the claim under the key) in one statement; after the insurance call, the claim with its
+#: lines and NOTIFY in one statement that takes the member's lock and checks the version (claims). The schedule
+#: itself comes from memory while its version is unchanged.
+FRESH_CLAIM_STATEMENTS = {"members": 1, "claims": 2}
 
 
 async def counted_submit(databases, insurance, settlement_id):
@@ -224,7 +225,7 @@ async def counted_submit(databases, insurance, settlement_id):
     return claim, dict(counts)
 
 
-async def test_a_fresh_claim_runs_seven_statements_and_a_repeat_two(union, admin, insurance_client):
+async def test_a_fresh_claim_runs_three_statements_and_a_repeat_four(union, admin, insurance_client):
     await enrol(union, insurance_client, start="2025-06-01")
     await admin.add(settlements=[stay("S-1"), stay("S-2", admission_date="2026-04-01", discharge_date="2026-04-03")])
     await submit(union, insurance_client, "S-1")  # the schedule at its current version is now in memory
@@ -234,7 +235,7 @@ async def test_a_fresh_claim_runs_seven_statements_and_a_repeat_two(union, admin
     calls = insurance_client.stats.calls
     again, repeat = await counted_submit(union, insurance_client, "S-2")
     assert again == claim and insurance_client.stats.calls == calls
-    assert repeat == {"members": 1, "claims": 2}, repeat  # the claim and its lines, nothing written
+    assert repeat == {"members": 1, "claims": 3}, repeat  # the facts, the claim, its lines; nothing written
 
 
 async def test_a_schedule_change_applies_to_the_next_claim(union, admin, insurance_client):

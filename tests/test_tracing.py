@@ -28,6 +28,8 @@ from tests.gql import builder, make_key  # noqa: F401 - builder is a fixture
 from tests.running_gateway import in_process_gateway
 from web import tracing
 from web.logging import JsonFormatter
+from sources.sql import inline_value
+from web import redaction
 from web.redaction import REDACTED
 
 NATIONAL_ID = "32021119880517002X"
@@ -132,6 +134,14 @@ def _everything(span: ReadableSpan) -> str:
         parts.append(event.name)
         parts += [f"{k}={v}" for k, v in (event.attributes or {}).items()]
     return "\n".join(parts)
+
+
+def test_values_inlined_into_sql_text_are_scrubbed_from_statements_on_spans() -> None:
+    # BEGIN with a member's lock is sent as text (sources/claims_store.member_transaction).
+    statement = f"BEGIN; SELECT pg_advisory_xact_lock(hashtextextended({inline_value('M-0001')}::text, 0))"
+    scrubbed = redaction.scrub_value("db.statement", statement)
+    assert scrubbed == f"BEGIN; SELECT pg_advisory_xact_lock(hashtextextended({REDACTED}::text, 0))"
+    assert redaction.scrub_value("db.statement", inline_value("two\nlines")) == REDACTED
 
 
 def test_log_lines_are_json_with_ids_and_without_secrets() -> None:
