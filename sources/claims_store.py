@@ -1,9 +1,12 @@
 """Writes of the claims source: enrolments, claims with their lines, reviews, payments, sweep state.
 
-Every write that reads a member's usage or enrolments first takes a
-transaction-scoped advisory lock on the member id, so two claims (or an
-enrolment and a claim) of one member run one after the other and a cap is
-never overdrawn; members do not wait on each other. A claim, its lines and
+Every write that reads a member's usage or enrolments holds a
+transaction-scoped advisory lock on the member id while it writes, so two
+claims (or an enrolment and a claim) of one member run one after the other
+and a cap is never overdrawn; members do not wait on each other. A claim is
+decided on facts read before the lock (during the insurance call) and
+written only if the member's version (migrations/claims/004) is still the
+one they were read at; otherwise it is decided again. A claim, its lines and
 its `NOTIFY claim_updated` commit together or not at all. Idempotency rests
 on the partial unique indexes on (member_id, settlement_id) and (member_id,
 assessment_ref): an insert that loses a race does nothing and the winner's
