@@ -226,8 +226,8 @@ async def submit_accident_claim(*, databases: Databases, viewer: Viewer, member_
         new = NewClaim(member_id=member.id, organization_id=member.organization_id, kind="ACCIDENT_DISABILITY",
                        accident_date=accident_date, disability_grade=disability_grade, assessment_ref=assessment_ref)
         claim, _ = await _db(lambda: store.open_claim(
-            databases.claims, new, decide=partial(_decide_accident, accident_date=accident_date, grade=disability_grade),
-            snapshot=snapshot))
+            databases.claims, new, snapshot=snapshot,
+            decide=partial(_decide_accident, accident_date=accident_date, grade=disability_grade)))
         if claim.accident_date != accident_date or claim.disability_grade != disability_grade:
             raise BadUserInput(f"assessmentRef {assessment_ref} already claimed with other facts (claim {claim.id}).",
                                field="assessmentRef")

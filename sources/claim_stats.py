@@ -81,7 +81,7 @@ async def claim_stats(pool: asyncpg.Pool, *, date_from: date, date_to: date, gro
         claims, payout = "count(*)", "coalesce(sum(c.total_payout), 0)"
     c_collation = ' COLLATE "C"'
     inner = [f"{keys[d]}{'' if d == MONTH else c_collation} AS {_NAMES[d]}" for d in dims]
-    outer = [f"to_char(g.month, 'YYYY-MM') AS month" if d == MONTH else f"g.{_NAMES[d]}" for d in dims]
+    outer = ["to_char(g.month, 'YYYY-MM') AS month" if d == MONTH else f"g.{_NAMES[d]}" for d in dims]
     positions = ", ".join(str(i + 1) for i in range(len(dims)))
     rows = await pool.fetch(
         f"""SELECT {''.join(s + ', ' for s in outer)} g.claims, g.members, g.payout

@@ -309,7 +309,8 @@ def _facts_sql(key_column: str | None) -> str:
             WHERE l.enrollment_id IN (SELECT id FROM terms) AND c.status IN ('APPROVED', 'PAID')
             GROUP BY l.enrollment_id, l.benefit
         )
-        SELECT h.existing_id, h.schedule_version, h.member_version, t.id, t.plan_code, t.coverage_start, t.coverage_end, t.cancelled,
+        SELECT h.existing_id, h.schedule_version, h.member_version,
+               t.id, t.plan_code, t.coverage_start, t.coverage_end, t.cancelled,
                u.benefit, u.amount, u.days, u.lines
         FROM (SELECT {existing} AS existing_id, (SELECT token FROM claims.schedule_version) AS schedule_version,
                      coalesce((SELECT version FROM claims.member_versions WHERE member_id = $1), 0) AS member_version) h
@@ -346,7 +347,8 @@ async def read_snapshot(pool: asyncpg.Pool, member_id: str, *, settlement_id: st
     """What open_claim needs to decide a claim under one key, read ahead (e.g. during the insurance call)."""
     if (settlement_id is None) == (assessment_ref is None):
         raise ValueError("give exactly one of settlement_id and assessment_ref")
-    key_column, key = ("settlement_id", settlement_id) if settlement_id is not None else ("assessment_ref", assessment_ref)
+    key_column, key = (("settlement_id", settlement_id) if settlement_id is not None
+                       else ("assessment_ref", assessment_ref))
     return await _read_snapshot(pool, member_id, key_column=key_column, key=key)
 
 

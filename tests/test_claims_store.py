@@ -109,7 +109,7 @@ async def test_a_member_transaction_holds_the_lock_until_it_ends_and_rolls_back_
     order: list[str] = []
 
     async def first() -> None:
-        async with store.member_transaction(databases.claims, "m'1$x") as conn:
+        async with store.member_transaction(databases.claims, "m'1$x"):
             order.append("first in")
             await asyncio.sleep(0.3)
             order.append("first out")
@@ -130,8 +130,9 @@ async def test_a_member_transaction_holds_the_lock_until_it_ends_and_rolls_back_
 
     with pytest.raises(ZeroDivisionError):
         async with store.member_transaction(databases.claims, "m1") as conn:
-            await conn.execute("INSERT INTO claims.enrollments (member_id, organization_id, plan_code, coverage_start,"
-                               " coverage_end, premium_paid) VALUES ('m1', 'g1', 'HCA', '2026-01-01', '2026-12-31', 120)")
+            await conn.execute(
+                "INSERT INTO claims.enrollments (member_id, organization_id, plan_code, coverage_start, coverage_end,"
+                " premium_paid) VALUES ('m1', 'g1', 'HCA', '2026-01-01', '2026-12-31', 120)")
             1 / 0
     assert await databases.claims.fetchval("SELECT count(*) FROM claims.enrollments") == 0  # rolled back
     async with store.member_transaction(databases.claims, "m1") as conn:  # and the lock was let go
