@@ -14,7 +14,7 @@ from schema.claims import ClaimConnection, ClaimFilter, ClaimStatsDimension, cla
 from schema.contracts import BargainingContractConnection, ContractFilter, contract_connection, contract_query
 from schema.members import MemberConnection, MemberFilter, member_connection, member_query
 from schema.pagination import decode_cursor, page_size
-from schema.prefetch import connection_prefetch, connection_selections, prefetch
+from schema.prefetch import connection_prefetch, connection_selections, prefetch, selected_names
 from schema.recruitment import RecruitmentEventConnection, RecruitmentEventFilter, event_after, event_connection, event_query
 from sources import claim_stats as stats_source
 from sources import claims as claims_source
@@ -44,7 +44,10 @@ async def organization(info: Info, id: strawberry.ID) -> OrganizationRow | None:
 
 
 async def member(info: Info, id: strawberry.ID) -> MemberRow | None:
-    row = await info.context.loaders.member_by_id.load(id)
+    loaders = info.context.loaders
+    # A member page's employer and organization come with the member: one statement, not three.
+    wants_links = bool({"employer", "organization"} & selected_names(info.selected_fields, "Member"))
+    row = await (loaders.member_with_links_by_id if wants_links else loaders.member_by_id).load(id)
     await prefetch(info, "Member", [row])
     return row
 

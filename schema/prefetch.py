@@ -180,6 +180,11 @@ def _node_selections(field: SelectedField) -> list[Any]:
     return out
 
 
+def selected_names(selected: list[SelectedField], type_name: str) -> set[str]:
+    """Names of the fields an object field (`info.selected_fields`) selects on its `type_name` value."""
+    return {f.name for field in selected for f in _fields(field.selections, type_name)}
+
+
 def connection_selections(selected: list[SelectedField], connection_type: str,
                           node_type: str) -> tuple[set[str], set[str]]:
     """Names of the fields a connection field (`info.selected_fields`) selects on itself and on each node."""

@@ -97,6 +97,12 @@ class Loaders:
     def member_by_id(self) -> members.MemberByIdLoader:
         return self._made(members.MemberByIdLoader(self.databases.members, self.viewer))
 
+    @cached_property
+    def member_with_links_by_id(self) -> members.MemberWithLinksByIdLoader:
+        return self._made(members.MemberWithLinksByIdLoader(
+            self.databases.members, self.viewer, employers=self.employer_by_id,
+            organizations=self.organization_by_id, members=self.member_by_id))
+
     def members_by_organization_id(self, where: members.MemberQuery) -> members.MembersByOrganizationIdLoader:
         """One loader per distinct filter, so a batch is one statement."""
         loader = self._members_by_org.get(where)

@@ -13,6 +13,7 @@ from typing import Sequence
 import asyncpg
 from aiodataloader import DataLoader
 
+from sources.bulk_load import prime_values
 from sources.observability import TracedLoader
 
 from sources.sql import Query
@@ -225,18 +226,34 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
         # subtree before keeping the first page.
         page_sql = (f"SELECT m.*{_LINK_COLUMNS} FROM ({page_sql}) m{_LINK_JOINS} ORDER BY m.id")
     rows = await pool.fetch(page_sql, *q.args)
-    members = [_member(r) for r in rows]
-    employers: dict[str, EmployerRow] = {}
-    organizations: dict[str, OrganizationRow] = {}
-    if with_links:
-        for r in rows:
-            employers[r["employer_id"]] = EmployerRow(r["employer_id"], r["e_name"], r["e_credit_code"],
-                                                      r["e_industry"], r["e_organization_id"])
-            organizations[r["organization_id"]] = OrganizationRow(r["organization_id"], r["o_name"], r["o_level"],
-                                                                  r["o_parent_id"], r["o_path"])
+    employers, organizations = _links(rows) if with_links else ({}, {})
     # No rows, no total from this statement (it rides on them): counted apart if asked.
     total = rows[0]["total"] if total_sql is not None and rows else None
-    return MemberPage(members, employers, organizations, total)
+    return MemberPage([_member(r) for r in rows], employers, organizations, total)
+
+
+def _links(rows: Sequence[asyncpg.Record]) -> tuple[dict[str, EmployerRow], dict[str, OrganizationRow]]:
+    """The employers and organizations joined to member rows by _LINK_COLUMNS and _LINK_JOINS."""
+    employers: dict[str, EmployerRow] = {}
+    organizations: dict[str, OrganizationRow] = {}
+    for r in rows:
+        employers[r["employer_id"]] = EmployerRow(r["employer_id"], r["e_name"], r["e_credit_code"],
+                                                  r["e_industry"], r["e_organization_id"])
+        organizations[r["organization_id"]] = OrganizationRow(r["organization_id"], r["o_name"], r["o_level"],
+                                                              r["o_parent_id"], r["o_path"])
+    return employers, organizations
+
+
+async def members_with_links_by_ids(pool: asyncpg.Pool, *, ids: Sequence[str], viewer: Viewer) -> MemberPage:
+    """The visible members among `ids`, each with its employer and organization, in one statement (no total)."""
+    q = Query()
+    q.where(f"m.id = ANY({q.arg(list(ids))}::text[])")
+    _visible_orgs(q, viewer, "m.organization_id")
+    columns = ", ".join("m." + c.strip() for c in _MEMBER_COLUMNS.split(","))
+    rows = await pool.fetch(f"SELECT {columns}{_LINK_COLUMNS} FROM members.members m{_LINK_JOINS} {q.where_sql}",
+                            *q.args)
+    employers, organizations = _links(rows)
+    return MemberPage([_member(r) for r in rows], employers, organizations, None)
 
 
 def _counted_total_sql(q: Query, viewer: Viewer, where: MemberQuery) -> str | None:
@@ -383,6 +400,25 @@ class MemberByIdLoader(TracedLoader, DataLoader):
 
     async def batch_load_fn(self, keys: list[str]) -> list[MemberRow | None]:
         found = {r.id: r for r in await members_by_ids(self.pool, ids=keys, viewer=self.viewer)}
+        return [found.get(k) for k in keys]
+
+
+class MemberWithLinksByIdLoader(TracedLoader, DataLoader):
+    """Members by id, each with its employer and organization joined in (a member page shows both):
+    they go to the employer and organization loaders, as if those had loaded them."""
+
+    def __init__(self, pool: asyncpg.Pool, viewer: Viewer, *, employers: DataLoader, organizations: DataLoader,
+                 members: DataLoader) -> None:
+        super().__init__()
+        self.pool, self.viewer = pool, viewer
+        self.employers, self.organizations, self.members = employers, organizations, members
+
+    async def batch_load_fn(self, keys: list[str]) -> list[MemberRow | None]:
+        page = await members_with_links_by_ids(self.pool, ids=keys, viewer=self.viewer)
+        prime_values(self.employers, page.employers)
+        prime_values(self.organizations, page.organizations)  # visible: their members are
+        found = {r.id: r for r in page.rows}
+        prime_values(self.members, found)
         return [found.get(k) for k in keys]
 
 

@@ -64,6 +64,26 @@ async def test_the_city_key_skips_the_visibility_look_up(client: Gql, fifty_memb
     assert few == many <= MOST_STATEMENTS - 1
 
 
+async def test_a_member_page_reads_the_member_employer_and_organization_in_one_statement(
+        client: Gql, fifty_members: None) -> None:
+    key = await make_key(client.state.databases.members, org="d1", scopes=["members:read", "claims:read"])
+    await client.query("{ viewer { keyId } }", key=key)
+    query = """query($a: ID!, $b: ID!) {
+        a: member(id: $a) { id employer { id name } organization { id name } }
+        b: member(id: $b) { id employer { name } organization { level } }
+        c: member(id: "m000") { id employer { name } } }"""
+    with StatementCount() as counts:
+        data = await client.data(query, {"a": "m001", "b": "m002"}, key=key)
+        await asyncio.sleep(0)
+    assert data["a"] == {"id": "m001", "employer": {"id": "e01", "name": data["a"]["employer"]["name"]},
+                         "organization": {"id": "g1", "name": data["a"]["organization"]["name"]}}
+    assert data["b"]["organization"] == {"level": "GRASSROOTS"} and data["c"]["id"] == "m000"
+    # Three members with their employers and organizations, visibility included: one statement.
+    assert counts["members"] == 1, dict(counts)
+    outsider = await make_key(client.state.databases.members, org="d2", scopes=["members:read"])
+    assert (await client.data('{ member(id: "m001") { employer { name } } }', key=outsider)) == {"member": None}
+
+
 async def test_organization_members_batch_across_organizations(client: Gql, fifty_members: None) -> None:
     key = await make_key(client.state.databases.members, org="c", scopes=["members:read"])
     await client.query("{ viewer { keyId } }", key=key)
