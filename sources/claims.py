@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Sequence
+from uuid import UUID
 
 import asyncpg
 from aiodataloader import DataLoader
 
+from sources.bulk_load import prime_values
 from sources.observability import TracedLoader
 
 from sources.members import RowPage
@@ -152,25 +154,48 @@ async def plans(pool: asyncpg.Pool, *, codes: Sequence[str] | None = None) -> li
     rows = await pool.fetch(
         f"""SELECT p.code, p.name, p.premium, p.term_months,
                    coalesce(array_agg(b.kind ORDER BY b.kind) FILTER (WHERE b.kind IS NOT NULL), '{{}}') AS kinds,
-                   coalesce(array_agg(b.description ORDER BY b.kind) FILTER (WHERE b.kind IS NOT NULL), '{{}}') AS texts
+                   coalesce(array_agg(b.description ORDER BY b.kind) FILTER (WHERE b.kind IS NOT NULL), '{{}}') AS texts,
+                   (SELECT token FROM claims.schedule_version) AS schedule_token
             FROM claims.plans p LEFT JOIN claims.plan_benefits b ON b.plan_code = p.code
             {q.where_sql}
             GROUP BY p.code ORDER BY p.sort_order, p.code""", *q.args)
-    return [PlanRow(r["code"], r["name"], r["premium"], r["term_months"],
-                    tuple(BenefitRuleRow(k, t) for k, t in zip(r["kinds"], r["texts"]))) for r in rows]
+    found = [PlanRow(r["code"], r["name"], r["premium"], r["term_months"],
+                     tuple(BenefitRuleRow(k, t) for k, t in zip(r["kinds"], r["texts"]))) for r in rows]
+    if codes is None and rows:
+        _remember_plans(rows[0]["schedule_token"], found)
+    return found
+
+
+#: Every plan as read under one schedule version token (migrations/claims/003),
+#: shared by all requests: a statement that reads the token beside rows that
+#: link to plans (enrolments) finds the plans here while the schedule is
+#: unchanged, instead of reading them again. One entry: the latest seen.
+_known_plans: tuple[UUID | None, dict[str, PlanRow]] = (None, {})
+
+
+def _remember_plans(token: UUID, found: list[PlanRow]) -> None:
+    global _known_plans
+    _known_plans = (token, {p.code: p for p in found})
+
+
+def plans_at(token: UUID | None) -> dict[str, PlanRow] | None:
+    """Every plan by code as of the schedule version `token`, if known; None otherwise."""
+    known_token, known = _known_plans
+    return known if token is not None and token == known_token else None
 
 
 # --------------------------------------------------------------------------- enrolments
 
 async def enrollments_by_member_ids(pool: asyncpg.Pool, *, member_ids: Sequence[str],
-                                    visible: list[str] | None) -> list[EnrollmentRow]:
+                                    visible: list[str] | None) -> tuple[list[EnrollmentRow], UUID | None]:
+    """The members' visible enrolments, and the schedule's version token (None when there are none)."""
     q = Query()
     q.where(f"member_id = ANY({q.arg(list(member_ids))}::text[])")
     _visible(q, visible)
     rows = await pool.fetch(
-        f"SELECT {_ENROLLMENT_COLUMNS} FROM claims.enrollments {q.where_sql} ORDER BY member_id, coverage_start, id",
-        *q.args)
-    return [_enrollment(r) for r in rows]
+        f"SELECT {_ENROLLMENT_COLUMNS}, (SELECT token FROM claims.schedule_version) AS schedule_token"
+        f" FROM claims.enrollments {q.where_sql} ORDER BY member_id, coverage_start, id", *q.args)
+    return [_enrollment(r) for r in rows], rows[0]["schedule_token"] if rows else None
 
 
 async def enrollments_by_ids(pool: asyncpg.Pool, *, ids: Sequence[int], visible: list[str] | None) -> list[EnrollmentRow]:
@@ -278,12 +303,14 @@ class _VisibleLoader(TracedLoader, DataLoader):
 
 
 class PlanByCodeLoader(TracedLoader, DataLoader):
+    """Plans by code. All of them are read at once (a handful), and remembered under the schedule's token."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__()
         self.pool = pool
 
     async def batch_load_fn(self, keys: list[str]) -> list[PlanRow | None]:
-        found = {p.code: p for p in await plans(self.pool, codes=keys)}
+        found = {p.code: p for p in await plans(self.pool)}
         return [found.get(k) for k in keys]
 
 
@@ -295,10 +322,20 @@ class EnrollmentByIdLoader(_VisibleLoader):
 
 
 class EnrollmentsByMemberIdLoader(_VisibleLoader):
+    """Enrolments by member id; their plans go to the plan loader when the schedule is unchanged (plans_at)."""
+
+    def __init__(self, pool: asyncpg.Pool, visible: VisibleIds, *, plans: DataLoader) -> None:
+        super().__init__(pool, visible)
+        self.plans = plans
+
     async def batch_load_fn(self, keys: list[str]) -> list[list[EnrollmentRow]]:
         out: dict[str, list[EnrollmentRow]] = {k: [] for k in keys}
-        for row in await enrollments_by_member_ids(self.pool, member_ids=keys, visible=await self.visible()):
+        rows, schedule_token = await enrollments_by_member_ids(self.pool, member_ids=keys, visible=await self.visible())
+        for row in rows:
             out[row.member_id].append(row)
+        known = plans_at(schedule_token)
+        if known is not None:
+            prime_values(self.plans, {row.plan_code: known[row.plan_code] for row in rows if row.plan_code in known})
         return [out[k] for k in keys]
 
 

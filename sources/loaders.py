@@ -123,7 +123,8 @@ class Loaders:
 
     @cached_property
     def enrollments_by_member_id(self) -> claims.EnrollmentsByMemberIdLoader:
-        return self._made(claims.EnrollmentsByMemberIdLoader(self.databases.claims, self.visible_organization_ids))
+        return self._made(claims.EnrollmentsByMemberIdLoader(self.databases.claims, self.visible_organization_ids,
+                                                             plans=self.plan_by_code))
 
     @cached_property
     def claim_by_id(self) -> claims.ClaimByIdLoader:

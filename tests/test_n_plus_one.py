@@ -16,7 +16,8 @@ QUERY = """query($n: Int!) { members(first: $n) { edges { node {
     claims(first: 5) { totalCount edges { node { id status lines { amount benefit } } } }
 } } } }"""
 
-#: members page, employers, organizations, visible organization ids, enrolments, plans, claims page, lines.
+#: members page (employers and organizations joined), visible organization ids, enrolments (plans from memory
+#: but on the first request), claims page, lines: the bound leaves room for employers, organizations and plans.
 MOST_STATEMENTS = 8
 
 
@@ -49,6 +50,7 @@ async def test_statements_do_not_grow_with_the_page(client: Gql, fifty_members: 
     # A district key: the visible-organization look-up is part of the count.
     key = await make_key(client.state.databases.members, org="d1", scopes=["members:read", "claims:read"])
     await client.query("{ viewer { keyId } }", key=key)  # the key's own look-ups are cached from here on
+    await _statements(client, key, 1)  # and the plans, under the schedule's version
     # d1 sees the members in d1 and g1: 50 - those in g2 (none: members sit in g1 or d1).
     few, _ = await _statements(client, key, 5)
     many, _ = await _statements(client, key, 50)
@@ -59,6 +61,7 @@ async def test_statements_do_not_grow_with_the_page(client: Gql, fifty_members: 
 async def test_the_city_key_skips_the_visibility_look_up(client: Gql, fifty_members: None) -> None:
     key = await make_key(client.state.databases.members, org="c", scopes=["members:read", "claims:read"])
     await client.query("{ viewer { keyId } }", key=key)
+    await _statements(client, key, 1)
     few, _ = await _statements(client, key, 5)
     many, _ = await _statements(client, key, 50)
     assert few == many <= MOST_STATEMENTS - 1
@@ -82,6 +85,26 @@ async def test_a_member_page_reads_the_member_employer_and_organization_in_one_s
     assert counts["members"] == 1, dict(counts)
     outsider = await make_key(client.state.databases.members, org="d2", scopes=["members:read"])
     assert (await client.data('{ member(id: "m001") { employer { name } } }', key=outsider)) == {"member": None}
+
+
+async def test_plans_come_from_memory_while_the_schedule_is_unchanged(
+        client: Gql, builder: Builder, fifty_members: None) -> None:
+    key = await make_key(client.state.databases.members, org="c", scopes=["members:read", "claims:read"])
+    query = '{ member(id: "m001") { enrollments { plan { code name } } } }'
+
+    async def counted() -> tuple[list[dict], int]:
+        with StatementCount() as counts:
+            data = await client.data(query, key=key)
+            await asyncio.sleep(0)
+        return [e["plan"] for e in data["member"]["enrollments"]], counts["claims"]
+
+    await counted()  # the plans are read once, under the schedule's current version
+    plans, statements = await counted()
+    assert [p["code"] for p in plans] == ["HCA", "SI5"] and statements == 1  # the enrolments only
+    await builder.conn.execute("UPDATE claims.plans SET name = 'renamed' WHERE code = 'HCA'")
+    plans, statements = await counted()
+    assert plans[0] == {"code": "HCA", "name": "renamed"} and statements == 2  # a new version: read again
+    assert (await counted())[1] == 1
 
 
 async def test_organization_members_batch_across_organizations(client: Gql, fifty_members: None) -> None:
