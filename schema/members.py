@@ -5,6 +5,7 @@ fields call a loader, and is_type_of recognises the rows (for _entities).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import date
 from enum import Enum
@@ -25,6 +26,14 @@ from web.errors import Forbidden
 
 if TYPE_CHECKING:
     from schema.claims import ClaimConnection, Enrollment, MedicalInsuranceCoverage
+
+
+@functools.cache
+def _claims_schema():
+    """schema.claims, imported on first use (it imports this module); cached: resolvers run per row."""
+    from schema import claims
+
+    return claims
 
 
 @strawberry.enum
@@ -183,8 +192,7 @@ class Member:
     @strawberry.field(extensions=requires(scopes.CLAIMS_READ), description="Newest first.")
     def claims(self, info: Info, first: int | None = 20,
                after: str | None = None) -> Annotated["ClaimConnection", strawberry.lazy("schema.claims")]:
-        from schema.claims import claim_connection
-
+        claim_connection = _claims_schema().claim_connection
         limit = page_size(first)
         page = ready(info.context.loaders.claims_by_member_id, claims_page_key(self.id, first, after))
         return then(page, lambda p: claim_connection(p.rows, limit, p.total))

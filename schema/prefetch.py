@@ -27,7 +27,7 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from schema import scopes
 from sources.bulk_load import MISSING, load_all, prefetched
-from schema.pagination import page_size
+from schema.pagination import decode_cursor, page_size
 from schema.scalars import SHANGHAI
 
 T = TypeVar("T")
@@ -99,8 +99,6 @@ def _page_rows(default_first: int) -> Callable[[Any, dict[str, Any]], Iterable[A
 
 def claims_page_key(member_id: str, first: int | None, after: str | None) -> tuple[str, int, int | None]:
     """Member.claims' loader key: the resolver and the prefetch must agree on it exactly."""
-    from schema.pagination import decode_cursor
-
     before = decode_cursor("claim", after, int)
     return (member_id, page_size(first) + 1, before[0] if before else None)
 
