@@ -121,7 +121,7 @@ class NewClaim:
 
 @dataclass(frozen=True)
 class ClaimFacts:
-    """What a decision reads from the claims source, read under the member's lock."""
+    """What a decision reads from the claims source, in one statement's snapshot (see ClaimSnapshot)."""
 
     terms: list[Term]
     schedule: Schedule
@@ -141,6 +141,7 @@ class ClaimSnapshot:
     existing_id: int | None
     facts: ClaimFacts
     version: int
+
 
 _ENROLLMENT_COLUMNS = (
     "id, member_id, organization_id, plan_code, coverage_start, coverage_end, premium_paid, cancelled, created_at"
@@ -176,9 +177,9 @@ async def lock_member(conn: asyncpg.Connection, member_id: str) -> None:
 async def member_transaction(pool: asyncpg.Pool, member_id: str) -> AsyncIterator[asyncpg.Connection]:
     """transaction() holding the member's lock (lock_member) from its first statement.
 
-    BEGIN and the lock travel as one simple-protocol query, so one round trip
-    where there were two: a claim submission waits on each of its round trips
-    in turn, and under load each costs a turn of a busy CPU (W4 in bench/).
+    For writes that read and write under the lock (an enrolment, open_claim's
+    last tries). BEGIN and the lock travel as one simple-protocol query: one
+    round trip where there were two, and each waits its turn on a busy CPU.
     The simple protocol takes no parameters, hence the inlined (and, on spans,
     redacted) member id.
     """
