@@ -1,12 +1,13 @@
-"""GCRA cost-point limits: in memory and in a real Redis shared by two limiters."""
+"""GCRA cost-point limits: in memory, in a file shared by processes, and in a real Redis shared by two limiters."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import uuid
 
 import pytest
 
-from sources.rate_limit import Decision, MemoryRateLimiter, RedisRateLimiter
+from sources.rate_limit import Decision, MemoryRateLimiter, RedisRateLimiter, SharedMemoryRateLimiter, open_rate_limiter
 
 
 class Clock:
@@ -78,6 +79,123 @@ async def test_redis_bucket_refills_after_the_window(redis_url):
         assert admitted.allowed and admitted.available == 0
         # A read (cost 0) changes nothing.
         assert not (await limiter.acquire(bucket=bucket, cost=1, points=5, window=1.0)).allowed
+    finally:
+        await limiter.aclose()
+
+
+# --------------------------------------------------------------------------- shared memory (one machine)
+
+async def _memory_test_sequence(limiter, clock: Clock) -> list[Decision]:
+    """The steps of the memory test above, and one over the whole bucket: every decision."""
+    take = lambda cost: limiter.acquire(bucket="k", cost=cost, points=10, window=20.0)  # noqa: E731
+    decisions = [await take(4), await take(6), await take(3)]
+    clock.now += 5.9
+    decisions.append(await take(3))
+    clock.now += 0.1
+    decisions.append(await take(3))
+    clock.now += 100
+    return decisions + [await take(0), await take(11)]
+
+
+async def test_shared_memory_bucket_decides_exactly_as_the_memory_one(tmp_path):
+    clock = Clock()
+    shared = SharedMemoryRateLimiter(tmp_path / "rate", clock=clock)
+    try:
+        decisions = await _memory_test_sequence(shared, clock)
+    finally:
+        await shared.aclose()
+    memory_clock = Clock()
+    assert decisions == await _memory_test_sequence(MemoryRateLimiter(clock=memory_clock), memory_clock)
+    assert [(d.allowed, d.available) for d in decisions] == [
+        (True, 6), (True, 0), (False, 0), (False, 2), (True, 0), (True, 10), (False, 10)]
+    assert decisions[2].retry_after == pytest.approx(6.0) and decisions[2].retry_after_header == "6"
+    assert decisions[3].retry_after == pytest.approx(0.1)
+
+
+async def test_two_limiters_on_one_file_share_each_bucket(tmp_path):
+    clock = Clock()
+    path = tmp_path / "rate"
+    first, second = SharedMemoryRateLimiter(path, clock=clock), SharedMemoryRateLimiter(str(path), clock=clock)
+    take = lambda limiter, cost, bucket="k": limiter.acquire(  # noqa: E731
+        bucket=bucket, cost=cost, points=10, window=20.0)
+    try:
+        assert (await take(first, 6)).available == 4
+        assert (await take(second, 4)).available == 0
+        refused = await take(first, 1)
+        assert not refused.allowed and refused.retry_after == pytest.approx(2.0)
+        assert (await take(second, 10, "other")).allowed  # another bucket is its own
+        await first.aclose()
+        assert not (await take(second, 1)).allowed  # closing one leaves the file and its buckets
+        clock.now += 2
+        assert (await take(second, 1)).allowed and not (await take(second, 1)).allowed
+    finally:
+        await first.aclose()
+        await second.aclose()
+    # create() starts afresh; open_rate_limiter picks the file when there is no Redis.
+    SharedMemoryRateLimiter.create(path)
+    limiter = open_rate_limiter(None, shared_path=str(path))
+    try:
+        assert isinstance(limiter, SharedMemoryRateLimiter)
+        assert (await limiter.acquire(bucket="k", cost=0, points=10, window=20.0)).available == 10
+    finally:
+        await limiter.aclose()
+    assert isinstance(open_rate_limiter(None), MemoryRateLimiter)
+    (tmp_path / "other").write_bytes(b"not a rate-limit file")
+    with pytest.raises(ValueError):
+        SharedMemoryRateLimiter(tmp_path / "other")
+
+
+# What each spawned process runs: its own limiter on the file, on the real monotonic clock.
+# Run as source by exec, so that a child imports only sources.rate_limit, not this module and
+# the app that its later tests pull in (half a second each).
+_TAKE_ONE_POINT_100_TIMES = """
+import asyncio
+from sources.rate_limit import SharedMemoryRateLimiter
+
+async def run():
+    limiter = SharedMemoryRateLimiter(path)
+    try:
+        start.wait(timeout=30)  # all three take at once, racing for the lock
+        return sum([(await limiter.acquire(bucket="shared", cost=1, points=50, window=3600.0)).allowed
+                    for _ in range(100)])
+    finally:
+        await limiter.aclose()
+
+admitted.put(asyncio.run(run()))
+"""
+
+
+def test_three_processes_get_one_buckets_points_once_between_them(tmp_path):
+    path = str(tmp_path / "rate")
+    SharedMemoryRateLimiter.create(path)
+    context = multiprocessing.get_context("spawn")
+    start, admitted = context.Barrier(3), context.SimpleQueue()
+    processes = [context.Process(target=exec, args=(_TAKE_ONE_POINT_100_TIMES, {
+        "path": path, "start": start, "admitted": admitted})) for _ in range(3)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+    assert [process.exitcode for process in processes] == [0, 0, 0]
+    counts = [admitted.get() for _ in processes]
+    # One point every 72 s: none comes back during the test. Once per worker would be 150.
+    assert sum(counts) == 50, counts
+
+
+async def test_a_full_table_drops_expired_buckets_and_a_still_full_one_admits(tmp_path):
+    clock = Clock()
+    limiter = SharedMemoryRateLimiter(tmp_path / "rate", slots=4, clock=clock)
+    take = lambda bucket: limiter.acquire(bucket=bucket, cost=1, points=1, window=10.0)  # noqa: E731
+    try:
+        assert [(await take(b)).allowed for b in "abcd"] == [True] * 4
+        assert [(await take(b)).allowed for b in "abcd"] == [False] * 4  # stored: four slots, all taken
+        clock.now += 10  # every bucket full again: expired, as good as absent
+        assert (await take("e")).allowed
+        assert not (await take("e")).allowed  # stored: the expired buckets made room
+        assert [(await take(b)).allowed for b in "abc"] == [True] * 3  # dropped: full buckets again
+        # Four live buckets and no room: a fifth is admitted every time rather than refused.
+        assert [(await take("z")).allowed for _ in range(3)] == [True] * 3
+        assert [(await take(b)).allowed for b in "eabc"] == [False] * 4  # and the live ones are kept
     finally:
         await limiter.aclose()
 
