@@ -136,6 +136,22 @@ def create_app(runtime: Runtime) -> Starlette:
     return app
 
 
+async def _supervise(runtime: Runtime, *, host: str, port: int, workers: int, demo_key: str | None,
+                     simulator: Any) -> None:
+    """serve --workers N: this process supervises N workers (web.workers) and keeps the simulator."""
+    from web.workers import supervise
+
+    console.print(f"GraphQL: http://{host}:{port}/graphql ({workers} worker processes)")
+    if demo_key:
+        console.print("demo API key (every scope, 无锡市总工会):")
+        print(demo_key, flush=True)
+    try:
+        await supervise(runtime, host=host, port=port, workers=workers)
+    finally:
+        if simulator is not None:
+            await simulator.stop()
+
+
 # --------------------------------------------------------------------------- CLI
 
 cli = typer.Typer(help="union-gateway: one GraphQL API over the federation's union services.", no_args_is_help=True)
@@ -162,18 +178,22 @@ def migrate() -> None:
 
 @cli.command()
 def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-          port: int = typer.Option(8000, help="Port to listen on.")) -> None:
+          port: int = typer.Option(8000, help="Port to listen on."),
+          workers: int = typer.Option(None, min=1, max=64, show_default="UNION_GATEWAY_WORKERS or 1",
+                                      help="Gateway processes sharing the port; about one per core.")) -> None:
     """Run the gateway (embedded PostgreSQL and demo data when no URL is set)."""
     from web.logging import configure_logging
 
-    configure_logging(level=Settings().log_level)
+    settings = Settings()
+    configure_logging(level=settings.log_level)
+    workers = workers or settings.workers
     # uvicorn re-raises SIGTERM/SIGINT once it has drained; turning that into
     # SystemExit(0) lets the embedded PostgreSQL and the simulator stop too.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     with open_runtime() as runtime:
         _migrate(runtime)
         with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
-            runner.run(_serve(runtime, host=host, port=port))
+            runner.run(_serve(runtime, host=host, port=port, workers=workers))
 
 
 def _settle_garbage_collector() -> None:
@@ -209,7 +229,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-async def _serve(runtime: Runtime, *, host: str, port: int) -> None:
+async def _serve(runtime: Runtime, *, host: str, port: int, workers: int = 1) -> None:
     from commands.demo import demo_api_key, ensure_demo_data
     from simulator.server import start_simulator
 
@@ -225,6 +245,9 @@ async def _serve(runtime: Runtime, *, host: str, port: int) -> None:
         simulator = await start_simulator(runtime.urls["simulator"], token=settings.insurance_token)
         runtime.settings = settings = settings.model_copy(update={"insurance_url": simulator.url})
         console.print(f"medical-insurance simulator: {simulator.url}")
+    if workers > 1:
+        await _supervise(runtime, host=host, port=port, workers=workers, demo_key=demo_key, simulator=simulator)
+        return
     app = create_app(runtime)
     from web.lifecycle import make_server
     from web.observability import drain_of

@@ -84,15 +84,16 @@ class ServeProcess:
 
 
 async def start_serve(database_url: str, log_path: Path, *, env: dict[str, str] | None = None,
-                      timeout: float = 30.0) -> ServeProcess:
+                      timeout: float = 30.0, args: tuple[str, ...] = (), port: int | None = None) -> ServeProcess:
     """Start `union-gateway serve` on a free port against `database_url`; returns once /readyz says ready."""
-    port = free_port()
+    port = port or free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith(("UNION_GATEWAY_", "OTEL_"))}
     child_env.update({"UNION_GATEWAY_DATABASE_URL": database_url, "UNION_GATEWAY_HOME": str(log_path.parent),
                       **(env or {})})
     log_file = open(log_path, "wb")
     process = subprocess.Popen(
-        [sys.executable, "-c", "import gateway; gateway.cli()", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-c", "import gateway; gateway.cli()", "serve", "--host", "127.0.0.1", "--port", str(port),
+         *args],
         cwd=REPO, env=child_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
     )
     log_file.close()

@@ -92,7 +92,8 @@ class Safeguards:
         defaults = OperationLimits.from_settings(settings)
         return cls(
             defaults=defaults,
-            limiter=open_rate_limiter(getattr(settings, "redis_url", None)),
+            limiter=open_rate_limiter(getattr(settings, "redis_url", None),
+                                      shared_path=getattr(settings, "rate_limit_file", None)),
             documents=TrustedDocuments(pool),
             audit=audit.AuditWriter(pool).start(),
             key_limits=KeyLimits(pool, defaults, ttl=getattr(settings, "api_key_cache_seconds", 2.0)),

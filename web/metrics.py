@@ -8,13 +8,15 @@ between scrapes.
 """
 from __future__ import annotations
 
+import functools
+import os
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
@@ -33,7 +35,26 @@ BREAKER_STATES = ("closed", "open", "half_open")
 
 async def metrics_endpoint(request: Request) -> Response:
     """Every metric in the Prometheus text exposition format."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_exposed_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+@functools.cache
+def _exposed_registry() -> CollectorRegistry:
+    """This process's registry; under `serve --workers`, every worker's counters and histograms.
+
+    Workers write their counters to files in PROMETHEUS_MULTIPROC_DIR
+    (prometheus_client's multiprocess mode, chosen when it is imported), and
+    whichever worker is scraped adds them all up. The scrape-time gauges
+    (pools, breaker, WebSockets) are the scraped worker's own.
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(collector)
+    return registry
 
 
 # --------------------------------------------------------------------------- GraphQL operations
