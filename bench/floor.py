@@ -5,12 +5,14 @@ fewest statements we know how to write and no GraphQL at all: what no
 GraphQL layer can beat. It keeps the same source boundaries (no SQL across
 sources) and checks the same API key, so the comparison is honest.
 
-    python -m bench.floor --port 8101   (UNION_GATEWAY_DATABASE_URL, UNION_GATEWAY_INSURANCE_URL)
+    python -m bench.floor --port 8101 [--workers N]   (UNION_GATEWAY_DATABASE_URL, UNION_GATEWAY_INSURANCE_URL)
 """
 from __future__ import annotations
 
 import argparse
+import mmap
 import os
+import tempfile
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -55,11 +57,50 @@ def _status(start: date, end: date, cancelled: bool, today: date) -> str:
     return "EXPIRED" if today > end else "ACTIVE"
 
 
+class StatementCounter:
+    """Statements this process ran, readable by every worker of the floor.
+
+    With --workers, uvicorn runs several floor processes and /stats is
+    answered by any one of them: each keeps its count in its own small
+    memory-mapped file in a shared directory (a memory write per statement,
+    no system call), and /stats adds them all up.
+    """
+
+    def __init__(self, directory: str | None) -> None:
+        self.directory = directory
+        self.local = 0
+        self._map = None
+        if directory:
+            path = os.path.join(directory, f"{os.getpid()}.count")
+            with open(path, "wb") as fh:
+                fh.write(bytes(8))
+            with open(path, "r+b") as fh:
+                self._map = mmap.mmap(fh.fileno(), 8)
+
+    def add(self) -> None:
+        self.local += 1
+        if self._map is not None:
+            self._map[:8] = self.local.to_bytes(8, "little")
+
+    def total(self) -> int:
+        if not self.directory:
+            return self.local
+        total = 0
+        for name in os.listdir(self.directory):
+            with open(os.path.join(self.directory, name), "rb") as fh:
+                total += int.from_bytes(fh.read(8) or bytes(8), "little")
+        return total
+
+
 class Floor:
     def __init__(self, url: str, insurance_url: str | None) -> None:
         self.url = url
         self.insurance_url = insurance_url
-        self.statements = 0
+        self.counter = StatementCounter(os.environ.get("FLOOR_STATS_DIR"))
+
+    @property
+    def statements(self) -> int:
+        return self.counter.total()
 
     async def open(self) -> None:
         self.pool = await asyncpg.create_pool(self.url, min_size=2, max_size=10)
@@ -71,7 +112,7 @@ class Floor:
         await self.http.aclose()
 
     async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
-        self.statements += 1
+        self.counter.add()
         return await self.pool.fetch(sql, *args)
 
     async def enrollments(self, member_ids: list[str], *, detailed: bool) -> dict[str, list[dict]]:
@@ -225,9 +266,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8101)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (as the gateway's)")
     args = parser.parse_args()
-    app = create_floor_app(os.environ["UNION_GATEWAY_DATABASE_URL"], os.environ.get("UNION_GATEWAY_INSURANCE_URL"))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    if args.workers > 1:
+        with tempfile.TemporaryDirectory(prefix="floor-stats-") as stats_dir:
+            os.environ["FLOOR_STATS_DIR"] = stats_dir  # the workers inherit it
+            uvicorn.run("bench.floor:app_from_environment", factory=True, workers=args.workers, host=args.host,
+                        port=args.port, log_level="warning", access_log=False)
+        return
+    uvicorn.run(app_from_environment(), host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+def app_from_environment() -> Starlette:
+    return create_floor_app(os.environ["UNION_GATEWAY_DATABASE_URL"], os.environ.get("UNION_GATEWAY_INSURANCE_URL"))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ def _median(runs: list[dict], key: str) -> float | None:
 def summarize(results: dict) -> dict:
     """Median over rounds, per workload and system."""
     return {w: {s: {k: _median(runs, k) for k in ("throughput", "p50_ms", "p99_ms", "cpu_ms_per_request",
-                                                   "peak_rss_mb", "sql_per_request")}
+                                                   "peak_rss_mb", "peak_rss_total_mb", "sql_per_request")}
                 | {"errors": sum(r["errors"] for r in runs), "requests": sum(r["requests"] for r in runs)}
                 for s, runs in systems.items()} for w, systems in results.items()}
 
@@ -59,7 +59,8 @@ def markdown(report: dict, summary: dict) -> str:
              f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, {m['platform']}.",
              f"Settings: {report['settings']['members']} members, concurrency {report['settings']['concurrency']}, "
              f"{report['settings']['duration']} s per round after {report['settings']['warmup']} s warm-up, "
-             f"{report['settings']['rounds']} interleaved rounds (medians).", "",
+             f"{report['settings']['rounds']} interleaved rounds (medians); "
+             f"{report['settings'].get('workers') or 1} server process(es) per system.", "",
              "| workload | system | req/s | p50 ms | p99 ms | CPU ms/req | peak RSS MB | SQL/req | errors | vs gateway (req/s) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for w, systems in summary.items():
@@ -73,8 +74,9 @@ def markdown(report: dict, summary: dict) -> str:
         lines.append(f"| {what} | {measured} | {'yes' if met else 'NO'} |")
     if report.get("problems"):
         lines += ["", "## Problems", ""] + [f"- {p}" for p in report["problems"]]
-    lines += ["", "CPU is the server process's own (user+system); PostgreSQL's CPU is shared by all systems and "
-              "not counted. PostGraphile's W1 omits the insurance settlements it cannot fetch.", ""]
+    lines += ["", "CPU is the server's own (user+system of its processes together); PostgreSQL's CPU is shared by "
+              "all systems and not counted. Peak RSS is the largest one process held (the target is per process). "
+              "PostGraphile's W1 omits the insurance settlements it cannot fetch.", ""]
     return "\n".join(lines)
 
 

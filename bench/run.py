@@ -41,11 +41,17 @@ WORKLOAD_FILES = {"W1": "W1_member_page", "W2": "W2_staff_list", "W3": "W3_repor
 
 
 class Sampler:
-    """Samples a process's RSS while a load runs; CPU seconds from before/after."""
+    """Samples a server's RSS while a load runs; CPU seconds from before/after.
+
+    A server is a process and its children (workers, PostGraphile's cluster):
+    CPU is the family's; peak_rss is the largest one process held (the
+    target is per process), peak_rss_total the family's together.
+    """
 
     def __init__(self, process: psutil.Process) -> None:
         self.process = process
         self.peak_rss = 0
+        self.peak_rss_total = 0
         self._stop = threading.Event()
 
     def _family(self) -> list[psutil.Process]:
@@ -64,14 +70,22 @@ class Sampler:
                 pass
         return total
 
-    def rss(self) -> int:
-        total = 0
+    def rss(self) -> tuple[int, int]:
+        """(largest process, all together)."""
+        largest = total = 0
         for p in self._family():
             try:
-                total += p.memory_info().rss
+                rss = p.memory_info().rss
             except psutil.Error:
-                pass
-        return total
+                continue
+            largest = max(largest, rss)
+            total += rss
+        return largest, total
+
+    def _sample(self) -> None:
+        largest, total = self.rss()
+        self.peak_rss = max(self.peak_rss, largest)
+        self.peak_rss_total = max(self.peak_rss_total, total)
 
     def __enter__(self) -> "Sampler":
         self.cpu_before = self.cpu()
@@ -81,12 +95,12 @@ class Sampler:
 
     def _loop(self) -> None:
         while not self._stop.wait(0.1):
-            self.peak_rss = max(self.peak_rss, self.rss())
+            self._sample()
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self.thread.join()
-        self.peak_rss = max(self.peak_rss, self.rss())
+        self._sample()
         self.cpu_seconds = self.cpu() - self.cpu_before
 
 
@@ -293,6 +307,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workloads", default="W1,W2,W3,W4,W5")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="server processes of every system (gateway and its N+1 baseline: serve --workers; "
+                             "the floor: uvicorn workers; PostGraphile: --cluster-workers); default: one per core")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per workload")
@@ -301,6 +318,8 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny data, a few requests; fail on errors or wrong data")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    # A replica on an N-core machine runs N processes of whichever system it is; each system gets the same.
+    args.workers = args.workers or psutil.cpu_count() or 1
     if args.smoke:
         args.members, args.duration, args.warmup, args.rounds, args.concurrency = 300, 1.0, 0.0, 1, 4
         args.intake_claims = 40
@@ -354,15 +373,16 @@ async def amain(args: argparse.Namespace) -> int:
         started.append(simulator)
         httpx.post(simulator.base_url + "/sim/faults", json={"latency_ms": 20}, timeout=10).raise_for_status()
         env_gw = {**env, "UNION_GATEWAY_INSURANCE_URL": simulator.base_url}
-        servers = {"gateway": systems.start_gateway("gateway", env=env_gw, logs=logs)}
+        servers = {"gateway": systems.start_gateway("gateway", env=env_gw, logs=logs, workers=args.workers)}
         started.append(servers["gateway"])
         if any(w in workloads for w in ("W1", "W2", "W5")):
-            servers["gateway-n+1"] = systems.start_gateway("gateway-n+1", env=env_gw, logs=logs, batching=False)
+            servers["gateway-n+1"] = systems.start_gateway("gateway-n+1", env=env_gw, logs=logs, batching=False,
+                                                            workers=args.workers)
             started.append(servers["gateway-n+1"])
         if any(w in workloads for w in ("W1", "W2")):
-            servers["floor"] = systems.start_floor(env=env_gw, logs=logs)
+            servers["floor"] = systems.start_floor(env=env_gw, logs=logs, workers=args.workers)
             started.append(servers["floor"])
-            pg = systems.start_postgraphile(database_url=url, logs=logs)
+            pg = systems.start_postgraphile(database_url=url, logs=logs, workers=args.workers)
             if pg is not None:
                 servers["postgraphile"] = pg
                 started.append(pg)
@@ -396,6 +416,7 @@ async def amain(args: argparse.Namespace) -> int:
                     requests = max(result["requests"], 1)
                     result["cpu_ms_per_request"] = round(sampler.cpu_seconds / requests * 1000, 3)
                     result["peak_rss_mb"] = round(sampler.peak_rss / 2**20, 1)
+                    result["peak_rss_total_mb"] = round(sampler.peak_rss_total / 2**20, 1)
                     result["sql_per_request"] = (round((statements_after - statements_before) / requests, 2)
                                                  if statements_before is not None and statements_after is not None
                                                  else None)

@@ -100,10 +100,11 @@ def gateway_cli(*args: str, env: dict[str, str]) -> str:
     return out.stdout
 
 
-def start_gateway(name: str, *, env: dict[str, str], logs: Path, batching: bool = True) -> Server:
+def start_gateway(name: str, *, env: dict[str, str], logs: Path, batching: bool = True, workers: int = 1) -> Server:
     port = free_port()
     env = {**env, "UNION_GATEWAY_DATALOADER_BATCHING": "true" if batching else "false"}
-    return start(name, [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)],
+    return start(name, [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port),
+                        "--workers", str(workers)],
                  env=env, port=port, health="/readyz", logs=logs)
 
 
@@ -113,10 +114,10 @@ def start_simulator(*, env: dict[str, str], logs: Path) -> Server:
                                    "--port", str(port)], env=env, port=port, health="/sim/stats", logs=logs)
 
 
-def start_floor(*, env: dict[str, str], logs: Path) -> Server:
+def start_floor(*, env: dict[str, str], logs: Path, workers: int = 1) -> Server:
     port = free_port()
-    return start("floor", [sys.executable, "-m", "bench.floor", "--port", str(port)], env=env, port=port,
-                 health="/stats", logs=logs)
+    return start("floor", [sys.executable, "-m", "bench.floor", "--port", str(port), "--workers", str(workers)],
+                 env=env, port=port, health="/stats", logs=logs)
 
 
 def ensure_postgraphile() -> Path | None:
@@ -132,7 +133,7 @@ def ensure_postgraphile() -> Path | None:
     return binary if binary.exists() else None
 
 
-def start_postgraphile(*, database_url: str, logs: Path) -> Server | None:
+def start_postgraphile(*, database_url: str, logs: Path, workers: int = 1) -> Server | None:
     binary = ensure_postgraphile()
     if binary is None:
         return None
@@ -140,6 +141,8 @@ def start_postgraphile(*, database_url: str, logs: Path) -> Server | None:
     args = ["node", str(binary), "--connection", database_url, "--schema", "members,claims,bench_pg",
             "--host", "127.0.0.1", "--port", str(port), "--disable-query-log", "--no-setof-functions-contain-nulls",
             "--disable-default-mutations", "--dynamic-json", "--enhance-graphiql"]
+    if workers > 1:
+        args += ["--cluster-workers", str(workers)]  # PostGraphile's own multi-process mode (node's cluster)
     server = start("postgraphile", args, env={"NODE_ENV": "production"}, port=port, health="/graphql",
                    logs=logs, cwd=POSTGRAPHILE_DIR)
     return server
