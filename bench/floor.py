@@ -269,12 +269,43 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (as the gateway's)")
     args = parser.parse_args()
     if args.workers > 1:
-        with tempfile.TemporaryDirectory(prefix="floor-stats-") as stats_dir:
-            os.environ["FLOOR_STATS_DIR"] = stats_dir  # the workers inherit it
-            uvicorn.run("bench.floor:app_from_environment", factory=True, workers=args.workers, host=args.host,
-                        port=args.port, log_level="warning", access_log=False)
+        serve_workers(args.host, args.port, args.workers)
         return
     uvicorn.run(app_from_environment(), host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+def serve_workers(host: str, port: int, workers: int) -> None:
+    """N floor processes on the port, each with its own SO_REUSEPORT socket: the same process model
+    as `union-gateway serve --workers N` (web.workers), so neither system gets a different spread of
+    connections over its processes."""
+    import multiprocessing
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)  # through the finally below: the workers stop too
+
+    signal.signal(signal.SIGTERM, stop)
+    with tempfile.TemporaryDirectory(prefix="floor-stats-") as stats_dir:
+        os.environ["FLOOR_STATS_DIR"] = stats_dir  # the workers inherit it
+        context = multiprocessing.get_context("spawn")
+        processes = [context.Process(target=_serve_one, args=(host, port)) for _ in range(workers)]
+        for process in processes:
+            process.start()
+        try:
+            for process in processes:
+                process.join()
+        finally:
+            for process in processes:
+                process.terminate()
+                process.join()
+
+
+def _serve_one(host: str, port: int) -> None:
+    from web.workers import reuse_port_socket
+
+    sock = reuse_port_socket(host, port)
+    config = uvicorn.Config(app_from_environment(), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def app_from_environment() -> Starlette:
