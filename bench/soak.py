@@ -12,7 +12,7 @@ simulator with 20 ms latency, one gateway), then:
    closed-loop run (or takes `--peak R`, or estimates it from
    bench/results/latest.json with `--peak-from-latest`);
 2. offers the mix at 70% of that peak, open-loop (bench.load --rate), for
-   `--minutes`, sampling the gateway process's RSS and CPU every second;
+   `--minutes`, sampling the gateway processes' RSS and CPU every second;
    every W4 request claims a settlement of its own, added to the simulator
    up front (bench.run's prepare_data/add_settlements, repeated in rounds
    of fresh settlement ids when the run needs more claims than there are
@@ -59,7 +59,11 @@ MAX_INTAKE_ROUNDS = 20
 
 
 class Series(run.Sampler):
-    """Samples a process's RSS and CPU seconds, and the whole machine's CPU use, at a fixed interval."""
+    """Samples a server's RSS and CPU seconds, and the whole machine's CPU use, at a fixed interval.
+
+    The RSS series is the server's processes together (a supervisor and its
+    workers): what must stay flat is the replica's memory.
+    """
 
     def __init__(self, process: psutil.Process, *, every: float = 1.0) -> None:
         super().__init__(process)
@@ -71,8 +75,9 @@ class Series(run.Sampler):
     def _loop(self) -> None:
         psutil.cpu_percent(interval=None)
         while True:
-            rss = self.rss()
-            self.peak_rss = max(self.peak_rss, rss)
+            largest, rss = self.rss()
+            self.peak_rss = max(self.peak_rss, largest)
+            self.peak_rss_total = max(self.peak_rss_total, rss)
             self.samples.append((time.time(), rss, self.cpu(), psutil.cpu_percent(interval=None)))
             if self._stop.wait(self.every):
                 return
@@ -355,7 +360,7 @@ async def amain(args: argparse.Namespace) -> int:
         started.append(simulator)
         httpx.post(simulator.base_url + "/sim/faults", json={"latency_ms": 20}, timeout=10).raise_for_status()
         gateway = systems.start_gateway("gateway", env={**env, "UNION_GATEWAY_INSURANCE_URL": simulator.base_url},
-                                        logs=logs)
+                                        logs=logs, workers=args.processes)
         started.append(gateway)
         headers = {"Authorization": f"Bearer {key}"}
         url_graphql = gateway.base_url + "/graphql"
@@ -473,11 +478,14 @@ def main() -> int:
     parser.add_argument("--peak-ceiling", type=float, default=400.0,
                         help="req/s the peak run's request list is sized for")
     parser.add_argument("--workers", type=int, default=64, help="connections of the open-loop soak")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="gateway processes (serve --workers); default one per core, as bench.run")
     parser.add_argument("--bucket-seconds", type=float, default=60.0, help="report per this many seconds")
     parser.add_argument("--database-url", help="admin URL of a server to use instead of an embedded one")
     parser.add_argument("--smoke", action="store_true", help="~20 s on tiny data; exit 1 on errors")
     parser.add_argument("--out", type=Path, default=run.RESULTS)
     args = parser.parse_args()
+    args.processes = args.processes or psutil.cpu_count() or 1
     if args.smoke:
         args.members, args.minutes, args.bucket_seconds = 300, 12 / 60, 3.0
         args.peak_warmup, args.peak_seconds, args.concurrency, args.workers = 1.0, 4.0, 8, 16
