@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -323,6 +324,8 @@ def main() -> int:
     if args.smoke:
         args.members, args.duration, args.warmup, args.rounds, args.concurrency = 300, 1.0, 0.0, 1, 4
         args.intake_claims = 40
+    # SIGTERM unwinds like Ctrl-C, through amain's finally: the systems it started stop too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     return asyncio.run(amain(args))
 
 

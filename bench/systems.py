@@ -19,12 +19,25 @@ OPERATIONS = BENCH_DIR / "operations"
 POSTGRAPHILE_DIR = BENCH_DIR / "postgraphile"
 
 
+#: Every system runs one process per core, each with its own pools, and idle pools keep their
+#: connections: two gateways' workers (4 sources × 10), the floor's and PostGraphile's exceed
+#: PostgreSQL's default of 100 on a 2-core machine.
+MAX_CONNECTIONS = 400
+
+
 def embedded_postgres(pgdata: Path) -> tuple[str, object]:
-    """(admin URL, server) of a PostgreSQL kept in `pgdata`, started if need be."""
+    """(admin URL, server) of a PostgreSQL kept in `pgdata`, started if need be, taking MAX_CONNECTIONS."""
     import pgserver
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    if int(server.psql("SHOW max_connections;").split()[2]) < MAX_CONNECTIONS:
+        from pgserver.postgres_server import pg_ctl
+
+        server.psql(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS};")
+        # pg_ctl restart starts it again with the options it was started with (postmaster.opts).
+        pg_ctl(["-w", "restart", "-m", "fast"], pgdata=pgdata.resolve(), user=server.system_user)
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
     return server.get_uri(), server
 
 
