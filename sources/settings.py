@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     #: Only the benchmark's N+1 baseline uses it.
     dataloader_batching: bool = True
 
-    #: Gateway processes `serve` runs on one socket (serve --workers); each has its own pools.
+    #: Gateway processes `serve` runs on its port (serve --workers); each has its own pools.
     workers: int = Field(default=1, ge=1, le=64)
     #: Set by `serve --workers` for its workers: the file where they share rate-limit buckets.
     rate_limit_file: Path | None = None
