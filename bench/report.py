@@ -69,6 +69,15 @@ def markdown(report: dict, summary: dict) -> str:
             lines.append(f"| {w} | {s} | {v['throughput']} | {v['p50_ms']} | {v['p99_ms']} | {v['cpu_ms_per_request']} | "
                          f"{v['peak_rss_mb']} | {v['sql_per_request'] if v['sql_per_request'] is not None else 'n/a'} | "
                          f"{v['errors']} | {_ratio(ref, v['throughput']) if s != 'gateway' else '—'} |")
+    page_load = report.get("page_load") or {}
+    if page_load:
+        lines += ["", "## A page one request at a time", "",
+                  "How fast W1 and W2 load when nothing queues (concurrency 1); the table above is under load.", "",
+                  "| workload | system | p50 ms | p99 ms | p50 vs floor |", "|---|---|---|---|---|"]
+        for w, by_system in page_load.items():
+            floor = by_system.get("floor", {}).get("p50_ms")
+            for s, v in by_system.items():
+                lines.append(f"| {w} | {s} | {v['p50_ms']} | {v['p99_ms']} | {_ratio(v['p50_ms'], floor)} |")
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for what, measured, met in targets(summary, report.get("intake_check")):
         lines.append(f"| {what} | {measured} | {'yes' if met else 'NO'} |")

@@ -124,6 +124,28 @@ def load(url: str, bodies: list[bytes], *, headers: dict[str, str], args: argpar
     return json.loads(out.stdout)
 
 
+def measure_page_load(servers: dict[str, systems.Server], data: dict, headers: dict[str, str],
+                      args: argparse.Namespace, workloads: list[str]) -> dict[str, dict[str, dict]]:
+    """W1 and W2 one request at a time: how fast a page loads when the server is not queueing.
+
+    At the run's concurrency, p50 is mostly queueing (close to concurrency
+    over throughput); one request at a time it is the page's own latency.
+    """
+    quiet = argparse.Namespace(**{**vars(args), "concurrency": 1, "warmup": 1.0, "duration": args.page_load_seconds})
+    out: dict[str, dict[str, dict]] = {}
+    for workload in ("W1", "W2"):
+        if workload not in workloads:
+            continue
+        for name in PEERS[workload]:
+            if name in servers:
+                path, bodies = bodies_for(workload, name, data)
+                result = load(servers[name].base_url + path, bodies, headers=headers, args=quiet)
+                out.setdefault(workload, {})[name] = {k: result[k] for k in ("requests", "errors", "p50_ms",
+                                                                             "p99_ms", "mean_ms")}
+                print(f"{workload} {name} one at a time: p50 {result['p50_ms']} ms", flush=True)
+    return out
+
+
 def sql_statements(server: systems.Server) -> float | None:
     """Statements the server ran so far, from its own counters."""
     try:
@@ -314,6 +336,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per workload")
+    parser.add_argument("--page-load-seconds", type=float, default=5.0,
+                        help="W1 and W2 one request at a time, per system (0: skip)")
     parser.add_argument("--intake-claims", type=int, default=3000)
     parser.add_argument("--database-url", help="admin URL of a server to use instead of an embedded one")
     parser.add_argument("--smoke", action="store_true", help="tiny data, a few requests; fail on errors or wrong data")
@@ -323,6 +347,7 @@ def main() -> int:
     args.workers = args.workers or psutil.cpu_count() or 1
     if args.smoke:
         args.members, args.duration, args.warmup, args.rounds, args.concurrency = 300, 1.0, 0.0, 1, 4
+        args.page_load_seconds = 1.0
         args.intake_claims = 40
     # SIGTERM unwinds like Ctrl-C, through amain's finally: the systems it started stop too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -428,12 +453,15 @@ async def amain(args: argparse.Namespace) -> int:
                           f"p50 {result['p50_ms']} ms, errors {result['errors']}", flush=True)
                     if result["errors"]:
                         problems.append(f"{workload} {name}: {result['errors']} errors, e.g. {result['error_samples'][:1]}")
+        page_load = measure_page_load(servers, data, headers, args, workloads) if args.page_load_seconds > 0 else {}
+        problems += [f"{w} {name} one at a time: {v['errors']} errors"
+                     for w, by_system in page_load.items() for name, v in by_system.items() if v["errors"]]
         intake = await check_intake(url, data["intake"]) if "W4" in workloads else None
         if intake and (intake["decided_twice"] or intake["wrong"]):
             problems.append(f"W4: {intake}")
         report = {"generated_at": datetime.now(timezone.utc).isoformat(), "machine": machine(),
                   "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                  "results": results, "intake_check": intake, "problems": problems}
+                  "results": results, "page_load": page_load, "intake_check": intake, "problems": problems}
         out = args.out / ("smoke" if args.smoke else "")
         write_report(report, out)
         print(f"results in {out}", flush=True)
