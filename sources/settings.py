@@ -69,6 +69,8 @@ class Settings(BaseSettings):
 
     #: Gateway processes `serve` runs on its port (serve --workers); each has its own pools.
     workers: int = Field(default=1, ge=1, le=64)
+    #: More workers than this dying within a minute stops `serve --workers` (exit 1): a crash loop.
+    worker_restarts_per_minute: int = Field(default=10, ge=0)
     #: Set by `serve --workers` for its workers: the file where they share rate-limit buckets.
     rate_limit_file: Path | None = None
 

@@ -104,6 +104,25 @@ async def test_a_dead_worker_is_replaced_and_sigterm_stops_every_worker(builder,
         gateway.stop()
 
 
+async def test_workers_that_keep_dying_stop_the_supervisor_with_an_error(builder, database_url, tmp_path) -> None:  # noqa: F811
+    gateway = await start_serve(database_url, tmp_path / "serve.log", args=("--workers", "2"),
+                                env={"UNION_GATEWAY_WORKER_RESTARTS_PER_MINUTE": "1"})
+    try:
+        await wait_until(lambda: gateway.log().count('serving"') == 2)
+        first, second = workers_of(gateway.process.pid)
+        os.kill(first.pid, signal.SIGKILL)  # one replacement is allowed
+        await wait_until(lambda: gateway.log().count('serving"') == 3)
+        replacement = next(p for p in workers_of(gateway.process.pid) if p.pid not in (first.pid, second.pid))
+        os.kill(second.pid, signal.SIGKILL)  # a second within the minute is a crash loop
+        gateway.process.wait(30)
+        assert gateway.process.returncode == 1, gateway.log()
+        assert "replaced in a minute; stopping" in gateway.log()
+        # The surviving worker was stopped with it, not left behind.
+        assert not replacement.is_running() or replacement.status() == psutil.STATUS_ZOMBIE
+    finally:
+        gateway.stop()
+
+
 async def test_workers_that_cannot_listen_stop_the_supervisor_with_an_error(database_url, tmp_path) -> None:
     port = free_port()
     with socket.socket() as taken:  # no SO_REUSEPORT: no worker may share it

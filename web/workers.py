@@ -26,6 +26,7 @@ single process does (web.lifecycle.DrainingServer).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import multiprocessing
@@ -43,6 +44,8 @@ log = logging.getLogger("union_gateway.workers")
 
 #: Extra time a stopping worker gets beyond its drain before it is killed.
 STOP_GRACE_SECONDS = 5.0
+#: The window over which the supervisor counts replaced workers (settings.worker_restarts_per_minute).
+RESTART_WINDOW_SECONDS = 60.0
 #: prometheus_client reads this variable when it is imported: it must be set before a worker starts.
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 RATE_LIMIT_FILE_VARIABLE = "UNION_GATEWAY_RATE_LIMIT_FILE"
@@ -125,6 +128,8 @@ async def supervise(runtime: Any, *, host: str, port: int, workers: int) -> None
             loop.add_signal_handler(sig, stop.set)
         running = [Worker(host, port) for _ in range(workers)]
         log.info("started %d workers", workers, extra={"pids": [w.pid for w in running]})
+        restarts: collections.deque[float] = collections.deque()
+        most_restarts = runtime.settings.worker_restarts_per_minute
         failed = False
         try:
             while not stop.is_set():
@@ -142,6 +147,18 @@ async def supervise(runtime: Any, *, host: str, port: int, workers: int) -> None
                         # another worker would fail the same way.
                         log.error("worker %s exited with %s while starting; stopping",
                                   worker.pid, worker.process.exitcode)
+                        failed = True
+                        stop.set()
+                        break
+                    now = time.monotonic()
+                    restarts.append(now)
+                    while restarts and restarts[0] < now - RESTART_WINDOW_SECONDS:
+                        restarts.popleft()
+                    if len(restarts) > most_restarts:
+                        # Workers that keep dying are a broken deployment, not bad luck: stop, and
+                        # let the orchestrator restart the replica with its own backoff.
+                        log.error("worker %s died (exit %s), the %d-th replaced in a minute; stopping",
+                                  worker.pid, worker.process.exitcode, len(restarts))
                         failed = True
                         stop.set()
                         break
