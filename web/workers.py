@@ -16,7 +16,8 @@ counters meet (prometheus_client's multiprocess mode: /metrics on any worker
 reports every worker's counters) and the file where they share each API
 key's rate-limit bucket (sources.rate_limit.SharedMemoryRateLimiter), so a
 key gets its points once, not once per worker. A worker that dies is
-replaced; one that cannot start stops the replica.
+replaced; one that cannot start, or workers dying in a loop, stop the
+replica (exit 1) for the orchestrator to restart.
 
 Why not uvicorn's own supervisor (uvicorn.supervisors.Multiprocess): its
 workers run a plain uvicorn.Server over an app import string; ours build the
