@@ -60,7 +60,7 @@ def _status(start: date, end: date, cancelled: bool, today: date) -> str:
 class StatementCounter:
     """Statements this process ran, readable by every worker of the floor.
 
-    With --workers, uvicorn runs several floor processes and /stats is
+    With --workers, several floor processes serve the port and /stats is
     answered by any one of them: each keeps its count in its own small
     memory-mapped file in a shared directory (a memory write per statement,
     no system call), and /stats adds them all up.
@@ -266,7 +266,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8101)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (as the gateway's)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes on SO_REUSEPORT sockets, as the gateway's")
     args = parser.parse_args()
     if args.workers > 1:
         serve_workers(args.host, args.port, args.workers)

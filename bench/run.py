@@ -332,7 +332,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=None,
                         help="server processes of every system (gateway and its N+1 baseline: serve --workers; "
-                             "the floor: uvicorn workers; PostGraphile: --cluster-workers); default: one per core")
+                             "the floor: as many SO_REUSEPORT processes; PostGraphile: --cluster-workers); default: one per core")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per workload")
