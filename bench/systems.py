@@ -37,7 +37,8 @@ def embedded_postgres(pgdata: Path) -> tuple[str, object]:
         server.psql(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS};")
         # pg_ctl restart starts it again with the options it was started with (postmaster.opts).
         pg_ctl(["-w", "restart", "-m", "fast"], pgdata=pgdata.resolve(), user=server.system_user)
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        # The handle must know the new postmaster, or it cannot stop it when the bench ends.
+        server.ensure_postgres_running()
     return server.get_uri(), server
 
 
