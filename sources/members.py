@@ -86,8 +86,9 @@ def _visible_orgs(q: Query, viewer: Viewer, column: str) -> None:
         q.where(f"{column} IN (SELECT id FROM members.organizations WHERE path LIKE {q.arg(viewer.path_pattern)})")
 
 
-def _member_filter(q: Query, f: MemberQuery) -> None:
-    if f.organization_id is not None:
+def _member_filter(q: Query, f: MemberQuery, *, subtree: bool = True) -> None:
+    """`f`'s conditions on members `m`; subtree=False leaves the organization's subtree to the caller."""
+    if f.organization_id is not None and subtree:
         # The organization and everything under it: a district's staff list
         # is the district's members, not only those filed at the district itself.
         q.where(f"m.organization_id IN (SELECT id FROM members.organizations WHERE path LIKE "
@@ -203,33 +204,99 @@ _LINK_JOINS = (" JOIN members.employers e ON e.id = m.employer_id"
                " JOIN members.organizations o ON o.id = m.organization_id")
 
 
+#: How many members the viewer saw under a page's organization when a page of it
+#: was last read, per process and per (viewer's organization, filter's
+#: organization). It only chooses the shape of list_members' statement, never
+#: which rows it returns: a stale size costs time, not correctness.
+_subtree_sizes: dict[tuple[str | None, str | None], int] = {}
+_SUBTREE_SIZES_KEPT = 100_000
+#: Up to this many members, a subtree's page is read organization by organization.
+SMALL_SUBTREE = 5_000
+
+
+def _page_scope(viewer: Viewer, where: MemberQuery) -> str | None:
+    """The organization whose subtree bounds a members page: the filter's, else the viewer's."""
+    if where.organization_id is not None:
+        return where.organization_id
+    return None if viewer.sees_all else viewer.organization_id
+
+
 async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery, limit: int,
                        after_id: str | None, with_links: bool = False, with_total: bool = False) -> MemberPage:
     """One keyset page of visible members ordered by id, in one statement.
 
     with_links: each member's employer and organization come in the same
     statement (a staff list shows both), not in two more. with_total: the
-    total comes along too when the counters can answer it (see count_members).
+    total comes along too when the counters can answer it (see count_members),
+    on an empty page as well.
+
+    Two shapes, by how many members the viewer sees in the subtree the page
+    lies in. A large one (a district, the city) is read in id order, keeping
+    its members, until the page is full: a few hundred rows. A small one (a
+    grassroots union; a subtree apart from the viewer's) would make that walk
+    read nearly every member of the city to fill the page (250 to 600 ms at
+    1 000 000 members), so it is read one organization at a time on
+    (organization_id, id), at most a page from each. The planner cannot
+    choose between them itself: how many organizations a path prefix matches
+    is not known when it plans. The size comes from the counters, returned by
+    every page statement and remembered, so choosing costs no statement; the
+    first page of a subtree in a process takes the first shape.
     """
     q = Query()
-    _member_filter(q, where)
-    _visible_orgs(q, viewer, "m.organization_id")
+    scope = _page_scope(viewer, where)
+    size_key = (None if viewer.sees_all else viewer.organization_id, where.organization_id)
+    size = _subtree_sizes.get(size_key) if scope is not None else None
     total_sql = _counted_total_sql(q, viewer, where) if with_total else None
+    size_sql = _visible_subtree_size_sql(q, viewer, where.organization_id) if scope is not None else None
+    member_columns = ", ".join("m." + c.strip() for c in _MEMBER_COLUMNS.split(","))
+    if size is not None and size <= SMALL_SUBTREE:
+        page_sql = _small_subtree_page(q, viewer, where, scope, limit, after_id, member_columns)
+    else:
+        _member_filter(q, where)
+        _visible_orgs(q, viewer, "m.organization_id")
+        if after_id is not None:
+            q.where(f"m.id > {q.arg(after_id)}")
+        page_sql = f"SELECT {member_columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {q.arg(limit)}"
+    # One row of counts, joined to the page: an empty page still returns them (its
+    # row's member columns are null). Links are joined after the LIMIT: the planner
+    # would otherwise join every member of the subtree before keeping the first page.
+    counts = ", ".join([f"({total_sql}) AS total"] * (total_sql is not None)
+                       + [f"({size_sql}) AS scope_size"] * (size_sql is not None)) or "NULL AS nothing"
+    links = (" LEFT JOIN members.employers e ON e.id = m.employer_id"
+             " LEFT JOIN members.organizations o ON o.id = m.organization_id") if with_links else ""
+    rows = await pool.fetch(f"SELECT m.*, n.*{_LINK_COLUMNS if with_links else ''} FROM (SELECT {counts}) n"
+                            f" LEFT JOIN LATERAL ({page_sql}) m ON true{links} ORDER BY m.id", *q.args)
+    if size_sql is not None:
+        if len(_subtree_sizes) >= _SUBTREE_SIZES_KEPT:
+            _subtree_sizes.clear()
+        _subtree_sizes[size_key] = rows[0]["scope_size"]
+    total = rows[0]["total"] if total_sql is not None else None
+    if rows[0]["id"] is None:
+        rows = []  # the counts' row of an empty page
+    employers, organizations = _links(rows) if with_links else ({}, {})
+    return MemberPage([_member(r) for r in rows], employers, organizations, total)
+
+
+def _small_subtree_page(q: Query, viewer: Viewer, where: MemberQuery, scope: str, limit: int,
+                        after_id: str | None, member_columns: str) -> str:
+    """A page of a small subtree: each organization's first members on (organization_id, id), merged.
+
+    The subtree's organizations are one range of the path index: every path
+    under P starts with P, which ends in '/', so it lies in [P, P without
+    its '/' followed by '0'), '0' being the character after '/'.
+    """
+    _member_filter(q, where, subtree=False)
     if after_id is not None:
         q.where(f"m.id > {q.arg(after_id)}")
-    columns = ", ".join("m." + c.strip() for c in _MEMBER_COLUMNS.split(","))
-    if total_sql is not None:
-        columns += f", ({total_sql}) AS total"
-    page_sql = f"SELECT {columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {q.arg(limit)}"
-    if with_links:
-        # Joined after the LIMIT: the planner would otherwise join every member of the
-        # subtree before keeping the first page.
-        page_sql = (f"SELECT m.*{_LINK_COLUMNS} FROM ({page_sql}) m{_LINK_JOINS} ORDER BY m.id")
-    rows = await pool.fetch(page_sql, *q.args)
-    employers, organizations = _links(rows) if with_links else ({}, {})
-    # No rows, no total from this statement (it rides on them): counted apart if asked.
-    total = rows[0]["total"] if total_sql is not None and rows else None
-    return MemberPage([_member(r) for r in rows], employers, organizations, total)
+    q.where("m.organization_id = so.id")
+    scope_arg = q.arg(scope)
+    lim = q.arg(limit)
+    visible = "" if viewer.sees_all else f" AND so.path LIKE {q.arg(viewer.path_pattern)}"
+    return (f"SELECT m.* FROM members.organizations so CROSS JOIN LATERAL"
+            f" (SELECT {member_columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {lim}) m"
+            f" WHERE so.path ~>=~ (SELECT path FROM members.organizations WHERE id = {scope_arg})"
+            f" AND so.path ~<~ (SELECT left(path, -1) || '0' FROM members.organizations WHERE id = {scope_arg})"
+            f"{visible} ORDER BY m.id LIMIT {lim}")
 
 
 def _links(rows: Sequence[asyncpg.Record]) -> tuple[dict[str, EmployerRow], dict[str, OrganizationRow]]:
@@ -257,26 +324,31 @@ async def members_with_links_by_ids(pool: asyncpg.Pool, *, ids: Sequence[str], v
 
 
 def _counted_total_sql(q: Query, viewer: Viewer, where: MemberQuery) -> str | None:
-    """The counters' statement for how many visible members match `where`, if they can answer it.
+    """The counters' statement for how many visible members match `where`, if they can answer it."""
+    if (where.employer_id, where.name_contains, where.gender, where.employment_type) != (None, None, None, None):
+        return None  # a filter the counters know nothing of: count the rows
+    return _visible_subtree_size_sql(q, viewer, where.organization_id)
+
+
+def _visible_subtree_size_sql(q: Query, viewer: Viewer, organization_id: str | None) -> str:
+    """The counters' statement for how many members the viewer sees under `organization_id` (None: anywhere).
 
     Subtrees nest or are apart, so what the viewer sees of the filter's subtree is
     one organization's subtree: the filter's own when it lies inside the viewer's,
     the viewer's when the filter is above it, none when they are apart.
     """
-    if (where.employer_id, where.name_contains, where.gender, where.employment_type) != (None, None, None, None):
-        return None  # a filter the counters know nothing of: count the rows
-    if where.organization_id is None:
+    if organization_id is None:
         if viewer.sees_all:
             return ("SELECT coalesce(sum(c.subtree_members), 0)::bigint FROM members.organization_member_counts c"
                     " JOIN members.organizations o ON o.id = c.organization_id WHERE o.parent_id IS NULL")
         target = q.arg(viewer.organization_id)
     elif viewer.sees_all:
-        target = q.arg(where.organization_id)
+        target = q.arg(organization_id)
     else:
         mine = q.arg(viewer.organization_path)
         target = (f"(SELECT CASE WHEN starts_with(f.path, {mine}) THEN f.id"
                   f" WHEN starts_with({mine}, f.path) THEN {q.arg(viewer.organization_id)} END"
-                  f" FROM members.organizations f WHERE f.id = {q.arg(where.organization_id)})")
+                  f" FROM members.organizations f WHERE f.id = {q.arg(organization_id)})")
     return ("SELECT coalesce((SELECT c.subtree_members FROM members.organization_member_counts c"
             f" WHERE c.organization_id = {target}), 0)::bigint")
 

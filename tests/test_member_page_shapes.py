@@ -1,0 +1,159 @@
+"""list_members reads a small subtree organization by organization and a large one in id order: same pages either way.
+
+The shape is chosen from the subtree's size, remembered from the previous
+page; these tests force each shape and compare every page, cursor and
+filter, so a wrong bound of the path range or a lost visibility condition
+shows as a different page.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from commands.seed import seed_database
+from sources import members as source
+from sources.database import Databases, StatementCount
+from sources.members import MemberQuery
+from sources.viewer import Viewer
+from tests import pg
+
+SOURCES = ("members", "claims", "contracts", "recruitment", "simulator")
+
+
+@pytest_asyncio.fixture(scope="module")
+async def seeded(pg_admin_url: str, pg_template: str):
+    name = await pg.create_database(pg_admin_url, pg_template)
+    url = pg.with_database(pg_admin_url, name)
+    await seed_database({s: url for s in SOURCES}, members=1200, seed=5, progress=False)
+    conn = await asyncpg.connect(url)
+    # A neighbour whose path extends a grassroots union's by '0' ('/c/d/G0/' beside
+    # '/c/d/G/'), holding one of its members: the first path outside G's range.
+    grassroots, parent = await conn.fetchrow(
+        """SELECT o.id, o.parent_id FROM members.organizations o JOIN members.organization_member_counts c
+           ON c.organization_id = o.id WHERE o.level = 'GRASSROOTS' AND c.members >= 3 ORDER BY o.id LIMIT 1""")
+    await conn.execute("INSERT INTO members.organizations (id, name, level, parent_id) VALUES ($1, '邻厂工会', "
+                       "'GRASSROOTS', $2)", grassroots + "0", parent)
+    await conn.execute("SELECT members.refresh_organization_paths()")  # what every write of the tree does
+    await conn.execute("UPDATE members.members SET organization_id = $1 WHERE id = (SELECT min(id) FROM "
+                       "members.members WHERE organization_id = $2)", grassroots + "0", grassroots)
+    await conn.close()
+    databases = await Databases({s: url for s in SOURCES if s != "simulator"}).open(min_size=1, max_size=2)
+    pool = databases.members  # its connections count statements
+    orgs = await pool.fetch(
+        """SELECT o.id, o.path, c.subtree_members FROM members.organizations o
+           JOIN members.organization_member_counts c ON c.organization_id = o.id
+           ORDER BY length(o.path), c.subtree_members DESC, o.id""")
+    yield pool, orgs
+    await databases.close()
+    await pg.drop_database(pg_admin_url, name)
+
+
+def _viewer(org: asyncpg.Record) -> Viewer:
+    return Viewer(key_id="k", name="test", scopes=frozenset({"members:read"}), organization_id=org["id"],
+                  organization_path=org["path"])
+
+
+def _size_key(viewer: Viewer, where: MemberQuery) -> tuple[str | None, str | None]:
+    return (None if viewer.sees_all else viewer.organization_id, where.organization_id)
+
+
+async def _page(pool, viewer: Viewer, where: MemberQuery, *, small: bool, limit: int, after: str | None):
+    source._subtree_sizes.clear()
+    source._subtree_sizes[_size_key(viewer, where)] = 0 if small else source.SMALL_SUBTREE + 1
+    return await source.list_members(pool, viewer=viewer, where=where, limit=limit, after_id=after,
+                                     with_links=True, with_total=True)
+
+
+def _cases(orgs):
+    city = orgs[0]
+    districts = [o for o in orgs if o["path"].count("/") == 3]
+    grassroots = [o for o in orgs if o["path"].count("/") == 4 and o["subtree_members"] > 0]
+    neighbour = next(g for g in grassroots if any(o["id"] == g["id"] + "0" for o in orgs))
+    d0 = next(d for d in districts if neighbour["path"].startswith(d["path"]))
+    districts = [d0] + [d for d in districts if d is not d0]
+    inside = neighbour
+    outside = next(g for g in grassroots if not g["path"].startswith(districts[0]["path"]))
+    d1 = districts[1]
+    return [
+        (city, MemberQuery(organization_id=d0["id"])),  # a district, seen by the city
+        (city, MemberQuery(organization_id=inside["id"])),  # a grassroots union
+        (d0, MemberQuery()),  # a district's own members
+        (inside, MemberQuery()),  # a grassroots key's own members
+        (d0, MemberQuery(organization_id=inside["id"])),  # a filter inside the key's subtree
+        (inside, MemberQuery(organization_id=d0["id"])),  # a filter above it: only the key's part
+        (d0, MemberQuery(organization_id=outside["id"])),  # apart: nothing
+        (d0, MemberQuery(organization_id=d1["id"])),  # another district: nothing
+        (city, MemberQuery(organization_id=d0["id"], gender="FEMALE")),
+        (city, MemberQuery(organization_id=d0["id"], name_contains="王")),
+        (d0, MemberQuery(employment_type="REGULAR")),
+        (city, MemberQuery(organization_id="NO-SUCH-ORG")),
+    ]
+
+
+@pytest.mark.parametrize("limit", [1, 7, 51])
+async def test_both_shapes_give_the_same_pages_through_every_cursor(seeded, limit: int) -> None:
+    pool, orgs = seeded
+    compared = 0
+    for org, where in _cases(orgs):
+        viewer = _viewer(org)
+        after, pages = None, 0
+        while True:
+            large = await _page(pool, viewer, where, small=False, limit=limit, after=after)
+            small = await _page(pool, viewer, where, small=True, limit=limit, after=after)
+            assert small.rows == large.rows, (org["id"], where, after)
+            assert (small.total, small.employers, small.organizations) == (
+                large.total, large.employers, large.organizations), (org["id"], where, after)
+            compared += len(large.rows)
+            pages += 1
+            if len(large.rows) < limit or pages == 4:
+                break
+            after = large.rows[-1].id
+    assert compared > 0
+
+
+async def test_every_member_of_a_small_subtree_is_listed_once_and_none_outside(seeded) -> None:
+    pool, orgs = seeded
+    district = next(o for o in orgs if o["path"].count("/") == 3)
+    expected = [r["id"] for r in await pool.fetch(
+        """SELECT m.id FROM members.members m JOIN members.organizations o ON o.id = m.organization_id
+           WHERE o.path LIKE $1 || '%' ORDER BY m.id""", district["path"])]
+    viewer, where = _viewer(orgs[0]), MemberQuery(organization_id=district["id"])
+    listed, after = [], None
+    while True:
+        page = await _page(pool, viewer, where, small=True, limit=50, after=after)
+        listed += [row.id for row in page.rows]
+        if len(page.rows) < 50:
+            break
+        after = page.rows[-1].id
+    assert listed == expected and len(expected) > 50
+
+
+async def test_the_size_is_learned_from_the_page_statement_itself(seeded) -> None:
+    pool, orgs = seeded
+    grassroots = next(o for o in orgs if o["path"].count("/") == 4 and 0 < o["subtree_members"] < 50)
+    viewer, where = _viewer(orgs[0]), MemberQuery(organization_id=grassroots["id"])
+    source._subtree_sizes.clear()
+    with StatementCount() as statements:
+        page = await source.list_members(pool, viewer=viewer, where=where, limit=100, after_id=None,
+                                         with_total=True)
+        await asyncio.sleep(0)  # asyncpg reports statements with call_soon
+    assert statements["members"] == 1
+    assert page.total == grassroots["subtree_members"] == len(page.rows)
+    assert source._subtree_sizes[_size_key(viewer, where)] == grassroots["subtree_members"]
+
+
+async def test_an_empty_page_still_carries_its_total_and_size(seeded) -> None:
+    pool, orgs = seeded
+    districts = [o for o in orgs if o["path"].count("/") == 3]
+    viewer, where = _viewer(districts[0]), MemberQuery(organization_id=districts[1]["id"])
+    source._subtree_sizes.clear()
+    with StatementCount() as statements:
+        page = await source.list_members(pool, viewer=viewer, where=where, limit=10, after_id=None,
+                                         with_links=True, with_total=True)
+        await asyncio.sleep(0)
+    assert statements["members"] == 1
+    assert (page.rows, page.total, page.employers) == ([], 0, {})
+    assert source._subtree_sizes[_size_key(viewer, where)] == 0  # apart: the next page is read the small way
