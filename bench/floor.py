@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sources.api_keys import KeyAuthenticator
+from sources.members import SMALL_SUBTREE  # the gateway's own threshold
 
 TWO_PLACES = Decimal("0.01")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -97,6 +98,7 @@ class Floor:
         self.url = url
         self.insurance_url = insurance_url
         self.counter = StatementCounter(os.environ.get("FLOOR_STATS_DIR"))
+        self.subtree_sizes: dict[str, int] = {}
 
     @property
     def statements(self) -> int:
@@ -206,7 +208,37 @@ class Floor:
         }
 
     async def staff_list(self, district: str) -> dict:
-        rows = await self.fetch(
+        if district not in self.subtree_sizes:  # once per district and process, as the gateway learns it
+            self.subtree_sizes[district] = await self.fetch_size(district)
+        if self.subtree_sizes[district] <= SMALL_SUBTREE:
+            # The gateway's shape for a small subtree (sources/members.py): each
+            # organization's first members on (organization_id, id), merged.
+            rows = await self.fetch(
+                """SELECT m.id, m.name, e.id AS employer_id, e.name AS employer_name, o.id AS org_id,
+                          o.name AS org_name, t.total
+                   FROM (SELECT coalesce((SELECT c.subtree_members FROM members.organization_member_counts c
+                                          WHERE c.organization_id = $1), 0) AS total) t
+                   CROSS JOIN LATERAL (
+                       SELECT m.* FROM members.organizations so CROSS JOIN LATERAL (
+                           SELECT id, name, employer_id, organization_id FROM members.members m
+                           WHERE m.organization_id = so.id ORDER BY m.id LIMIT 50) m
+                       WHERE so.path ~>=~ (SELECT path FROM members.organizations WHERE id = $1)
+                         AND so.path ~<~ (SELECT left(path, -1) || '0' FROM members.organizations WHERE id = $1)
+                       ORDER BY m.id LIMIT 50) m
+                   JOIN members.employers e ON e.id = m.employer_id
+                   JOIN members.organizations o ON o.id = m.organization_id
+                   ORDER BY m.id""", district)
+        else:
+            rows = await self.large_subtree_page(district)
+        return await self.staff_page(rows)
+
+    async def fetch_size(self, district: str) -> int:
+        rows = await self.fetch("SELECT subtree_members FROM members.organization_member_counts"
+                                " WHERE organization_id = $1", district)
+        return rows[0]["subtree_members"] if rows else 0
+
+    async def large_subtree_page(self, district: str) -> list[asyncpg.Record]:
+        return await self.fetch(
             """WITH scope AS (SELECT id FROM members.organizations
                               WHERE path LIKE (SELECT path FROM members.organizations WHERE id = $1) || '%')
                SELECT m.id, m.name, e.id AS employer_id, e.name AS employer_name, o.id AS org_id, o.name AS org_name,
@@ -215,6 +247,8 @@ class Floor:
                JOIN members.organizations o ON o.id = m.organization_id
                WHERE m.organization_id IN (SELECT id FROM scope)
                ORDER BY m.id LIMIT 50""", district)
+
+    async def staff_page(self, rows: list[asyncpg.Record]) -> dict:
         ids = [r["id"] for r in rows]
         enrollments = await self.enrollments(ids, detailed=False)
         pages, _ = await self.claims_page(ids, 5)
