@@ -100,8 +100,7 @@ def start(name: str, args: list[str], *, env: dict[str, str], port: int, health:
     try:
         wait_for(base + health, proc=proc)
     except BaseException as exc:  # SIGTERM's SystemExit too: the caller has no handle on it yet to stop
-        proc.kill()
-        proc.wait()
+        Server(name=name, proc=proc, base_url=base, log_path=log_path).stop()  # SIGTERM: its workers go too
         if not isinstance(exc, Exception):
             raise
         raise RuntimeError(f"{name} did not start; see {log_path}:\n{log_path.read_text(errors='replace')[-3000:]}")
