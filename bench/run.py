@@ -1,12 +1,12 @@
 """One command for the side-by-side benchmark (see README "Benchmarks").
 
     python -m bench.run                 # 10 000 members, every workload and peer
-    python -m bench.run --members 1000000 --workloads W1,W2,W3
+    python -m bench.run --members 1000000 --workloads W1,W2,W2g,W3
     python -m bench.run --smoke         # CI: tiny data, a few requests each; fails on errors or wrong data
 
 Systems, all against the same database on this machine, interleaved per
 workload: the gateway; the same gateway with dataloader batching off (the
-N+1 baseline); PostGraphile v4 (W1, W2); the hand-written floor (W1, W2).
+N+1 baseline); PostGraphile v4 (W1, W2); the hand-written floor (W1, W2, W2g).
 Writes bench/results/latest.{json,md} and throughput.png.
 """
 from __future__ import annotations
@@ -37,8 +37,10 @@ from bench.report import write_report
 RESULTS = systems.BENCH_DIR / "results"
 ALL_SCOPES = ("members:read,pii:read,medical:read,claims:read,claims:write,claims:review,enrollments:write,"
               "contracts:read,recruitment:read,stats:read,introspection,audit:read")
-WORKLOAD_FILES = {"W1": "W1_member_page", "W2": "W2_staff_list", "W3": "W3_reporting", "W4": "W4_claim_intake",
-                  "W5": "W5_cross_source"}
+#: W2g is W2 for grassroots unions: small subtrees, which a keyset walk in id order
+#: would cross the whole city for at 1 000 000 members (sources/members.py).
+WORKLOAD_FILES = {"W1": "W1_member_page", "W2": "W2_staff_list", "W2g": "W2_staff_list", "W3": "W3_reporting",
+                  "W4": "W4_claim_intake", "W5": "W5_cross_source"}
 
 
 class Sampler:
@@ -173,6 +175,9 @@ async def prepare_data(url: str, args: argparse.Namespace) -> dict:
             "SELECT member_id FROM claims.claims GROUP BY member_id ORDER BY count(*) DESC, member_id LIMIT 200")]
         districts = [r["id"] for r in await conn.fetch(
             "SELECT id FROM members.organizations WHERE level = 'DISTRICT' ORDER BY id")]
+        # Spread over the city, the same ones every run of a seed.
+        unions = [r["id"] for r in await conn.fetch(
+            "SELECT id FROM members.organizations WHERE level = 'GRASSROOTS' ORDER BY md5(id) LIMIT 7")]
         # W4: members whose current HCA enrolment has paid nothing yet and is past
         # its waiting period, so each fresh stay's payout is known exactly. Claims an
         # earlier run made (its settlements are BENCH-...) go first: the seeded
@@ -205,7 +210,7 @@ async def prepare_data(url: str, args: argparse.Namespace) -> dict:
                 "self_pay": self_pay,
                 "expected": (Decimal("0.5") * (self_pay - 1000)).quantize(Decimal("0.01")) + 50 * days,
             })
-        return {"members": members, "districts": districts, "intake": intake}
+        return {"members": members, "districts": districts, "unions": unions, "intake": intake}
     finally:
         await conn.close()
 
@@ -250,6 +255,8 @@ async def check_intake(url: str, intake: list[dict]) -> dict:
 
 def bodies_for(workload: str, system: str, data: dict) -> tuple[str, list[bytes]]:
     """(path, request bodies) of a workload on a system."""
+    if workload == "W2g":
+        return bodies_for("W2", system, {**data, "districts": data["unions"]})
     if system == "floor":
         if workload == "W1":
             return "/floor/w1", [json.dumps({"variables": {"id": m}}).encode() for m in data["members"]]
@@ -276,6 +283,7 @@ def bodies_for(workload: str, system: str, data: dict) -> tuple[str, list[bytes]
 
 PEERS = {"W1": ("gateway", "gateway-n+1", "postgraphile", "floor"),
          "W2": ("gateway", "gateway-n+1", "postgraphile", "floor"),
+         "W2g": ("gateway", "gateway-n+1", "floor"),
          "W3": ("gateway",), "W4": ("gateway",), "W5": ("gateway", "gateway-n+1")}
 
 
@@ -283,13 +291,13 @@ def verify(workload: str, servers: dict[str, systems.Server], data: dict, key: s
     """Compare what each system returns for the same inputs; returns problems."""
     problems = []
     headers = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
-    samples = {"W1": data["members"][:3], "W2": data["districts"][:2]}.get(workload, [None])
+    samples = {"W1": data["members"][:3], "W2": data["districts"][:2], "W2g": data["unions"][:2]}.get(workload, [None])
     for sample in samples:
         answers = {}
         for name in PEERS[workload]:
             if name not in servers:
                 continue
-            path, bodies = bodies_for(workload, name, {**data, "members": [sample], "districts": [sample]})
+            path, bodies = bodies_for(workload, name, {**data, "members": [sample], "districts": [sample], "unions": [sample]})
             response = httpx.post(servers[name].base_url + path, content=bodies[0], headers=headers, timeout=60)
             payload = response.json()
             if response.status_code != 200 or payload.get("errors"):
@@ -328,7 +336,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5")
+    parser.add_argument("--workloads", default="W1,W2,W2g,W3,W4,W5")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=None,
                         help="server processes of every system (gateway and its N+1 baseline: serve --workers; "
@@ -403,11 +411,11 @@ async def amain(args: argparse.Namespace) -> int:
         env_gw = {**env, "UNION_GATEWAY_INSURANCE_URL": simulator.base_url}
         servers = {"gateway": systems.start_gateway("gateway", env=env_gw, logs=logs, workers=args.workers)}
         started.append(servers["gateway"])
-        if any(w in workloads for w in ("W1", "W2", "W5")):
+        if any(w in workloads for w in ("W1", "W2", "W2g", "W5")):
             servers["gateway-n+1"] = systems.start_gateway("gateway-n+1", env=env_gw, logs=logs, batching=False,
                                                             workers=args.workers)
             started.append(servers["gateway-n+1"])
-        if any(w in workloads for w in ("W1", "W2")):
+        if any(w in workloads for w in ("W1", "W2", "W2g")):
             servers["floor"] = systems.start_floor(env=env_gw, logs=logs, workers=args.workers)
             started.append(servers["floor"])
             pg = systems.start_postgraphile(database_url=url, logs=logs, workers=args.workers)
