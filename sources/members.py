@@ -212,6 +212,32 @@ _subtree_sizes: dict[tuple[str | None, str | None], int] = {}
 _SUBTREE_SIZES_KEPT = 100_000
 #: Up to this many members, a subtree's page is read organization by organization.
 SMALL_SUBTREE = 5_000
+#: Each organization whose whole subtree is small, with its size, read when the
+#: gateway starts (remember_small_subtrees): the first page of a grassroots union
+#: takes the right shape too, before its own size is known.
+_small_organizations: dict[str, int] = {}
+
+
+async def remember_small_subtrees(pool: asyncpg.Pool) -> int:
+    """Read which organizations' subtrees are small (one statement, at start-up); how many are."""
+    rows = await pool.fetch("SELECT organization_id, subtree_members FROM members.organization_member_counts"
+                            " WHERE subtree_members <= $1", SMALL_SUBTREE)
+    _small_organizations.clear()
+    _small_organizations.update((r["organization_id"], r["subtree_members"]) for r in rows)
+    return len(rows)
+
+
+def _estimated_size(viewer: Viewer, where: MemberQuery) -> int | None:
+    """An upper bound of what the viewer sees of the page's subtree, from the start-up sizes; None if unknown.
+
+    What a viewer sees under a filter lies in both subtrees, so the smaller
+    one bounds it (apart subtrees share nothing, but their sizes say so only
+    once a page has returned its own).
+    """
+    known = [_small_organizations[o] for o in (where.organization_id, None if viewer.sees_all
+                                               else viewer.organization_id)
+             if o is not None and o in _small_organizations]
+    return min(known) if known else None
 
 
 def _page_scope(viewer: Viewer, where: MemberQuery) -> str | None:
@@ -239,13 +265,17 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
     (organization_id, id), at most a page from each. The planner cannot
     choose between them itself: how many organizations a path prefix matches
     is not known when it plans. The size comes from the counters, returned by
-    every page statement and remembered, so choosing costs no statement; the
-    first page of a subtree in a process takes the first shape.
+    every page statement and remembered, so choosing costs no statement;
+    before a subtree's first page, the sizes read at start-up bound it.
     """
     q = Query()
     scope = _page_scope(viewer, where)
     size_key = (None if viewer.sees_all else viewer.organization_id, where.organization_id)
-    size = _subtree_sizes.get(size_key) if scope is not None else None
+    size = None
+    if scope is not None:
+        size = _subtree_sizes.get(size_key)
+        if size is None:
+            size = _estimated_size(viewer, where)
     total_sql = _counted_total_sql(q, viewer, where) if with_total else None
     size_sql = _visible_subtree_size_sql(q, viewer, where.organization_id) if scope is not None else None
     member_columns = ", ".join("m." + c.strip() for c in _MEMBER_COLUMNS.split(","))

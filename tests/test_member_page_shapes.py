@@ -18,7 +18,9 @@ from sources import members as source
 from sources.database import Databases, StatementCount
 from sources.members import MemberQuery
 from sources.viewer import Viewer
+from sources.settings import Settings
 from tests import pg
+from tests.gql import gateway
 
 SOURCES = ("members", "claims", "contracts", "recruitment", "simulator")
 
@@ -46,7 +48,7 @@ async def seeded(pg_admin_url: str, pg_template: str):
         """SELECT o.id, o.path, c.subtree_members FROM members.organizations o
            JOIN members.organization_member_counts c ON c.organization_id = o.id
            ORDER BY length(o.path), c.subtree_members DESC, o.id""")
-    yield pool, orgs
+    yield pool, orgs, url
     await databases.close()
     await pg.drop_database(pg_admin_url, name)
 
@@ -95,7 +97,7 @@ def _cases(orgs):
 
 @pytest.mark.parametrize("limit", [1, 7, 51])
 async def test_both_shapes_give_the_same_pages_through_every_cursor(seeded, limit: int) -> None:
-    pool, orgs = seeded
+    pool, orgs, _ = seeded
     compared = 0
     for org, where in _cases(orgs):
         viewer = _viewer(org)
@@ -115,7 +117,7 @@ async def test_both_shapes_give_the_same_pages_through_every_cursor(seeded, limi
 
 
 async def test_every_member_of_a_small_subtree_is_listed_once_and_none_outside(seeded) -> None:
-    pool, orgs = seeded
+    pool, orgs, _ = seeded
     district = next(o for o in orgs if o["path"].count("/") == 3)
     expected = [r["id"] for r in await pool.fetch(
         """SELECT m.id FROM members.members m JOIN members.organizations o ON o.id = m.organization_id
@@ -132,7 +134,7 @@ async def test_every_member_of_a_small_subtree_is_listed_once_and_none_outside(s
 
 
 async def test_the_size_is_learned_from_the_page_statement_itself(seeded) -> None:
-    pool, orgs = seeded
+    pool, orgs, _ = seeded
     grassroots = next(o for o in orgs if o["path"].count("/") == 4 and 0 < o["subtree_members"] < 50)
     viewer, where = _viewer(orgs[0]), MemberQuery(organization_id=grassroots["id"])
     source._subtree_sizes.clear()
@@ -146,7 +148,7 @@ async def test_the_size_is_learned_from_the_page_statement_itself(seeded) -> Non
 
 
 async def test_an_empty_page_still_carries_its_total_and_size(seeded) -> None:
-    pool, orgs = seeded
+    pool, orgs, _ = seeded
     districts = [o for o in orgs if o["path"].count("/") == 3]
     viewer, where = _viewer(districts[0]), MemberQuery(organization_id=districts[1]["id"])
     source._subtree_sizes.clear()
@@ -157,3 +159,42 @@ async def test_an_empty_page_still_carries_its_total_and_size(seeded) -> None:
     assert statements["members"] == 1
     assert (page.rows, page.total, page.employers) == ([], 0, {})
     assert source._subtree_sizes[_size_key(viewer, where)] == 0  # apart: the next page is read the small way
+
+
+async def test_start_up_sizes_choose_the_shape_of_a_first_page(seeded, monkeypatch) -> None:
+    pool, orgs, _ = seeded
+    monkeypatch.setattr(source, "SMALL_SUBTREE", 100)  # the seeded city is small: make districts large
+    await source.remember_small_subtrees(pool)
+    shapes: list[str] = []
+    small_page = source._small_subtree_page
+
+    def spy(*args, **kwargs):
+        shapes.append("small")
+        return small_page(*args, **kwargs)
+
+    monkeypatch.setattr(source, "_small_subtree_page", spy)
+    city = orgs[0]
+    district = next(o for o in orgs if o["path"].count("/") == 3 and o["subtree_members"] > 100)
+    union = next(o for o in orgs if o["path"].startswith(district["path"]) and 0 < o["subtree_members"] <= 100)
+
+    async def shape(viewer_org, organization_id: str | None) -> str:
+        source._subtree_sizes.clear()  # nothing learned yet: the first page of its subtree
+        shapes.clear()
+        await source.list_members(pool, viewer=_viewer(viewer_org), where=MemberQuery(organization_id=organization_id),
+                                  limit=5, after_id=None)
+        return shapes[0] if shapes else "large"
+
+    assert await shape(city, union["id"]) == "small"
+    assert await shape(city, district["id"]) == "large"
+    assert await shape(district, union["id"]) == "small"  # the filter's subtree bounds what is seen
+    assert await shape(union, district["id"]) == "small"  # and so does the viewer's
+    assert await shape(union, None) == "small"
+    assert await shape(city, "NO-SUCH-ORG") == "large"  # unknown until its first page says 0
+
+
+async def test_the_gateway_reads_the_sizes_when_it_starts(seeded, tmp_path) -> None:
+    pool, orgs, url = seeded
+    source._small_organizations.clear()
+    settings = Settings(database_url=url, home=tmp_path / "home", _env_file=None)
+    async with gateway(settings, {s: url for s in SOURCES}):
+        assert source._small_organizations == {o["id"]: o["subtree_members"] for o in orgs}  # all small here
