@@ -286,6 +286,10 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
         _visible_orgs(q, viewer, "m.organization_id")
         if after_id is not None:
             q.where(f"m.id > {q.arg(after_id)}")
+        if size_sql is not None:
+            # Nothing to see (an empty or unknown organization, a subtree apart from the
+            # viewer's): checked once, before a walk that would find nothing in the city.
+            q.where("n.scope_size > 0")
         page_sql = f"SELECT {member_columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {q.arg(limit)}"
     # One row of counts, joined to the page: an empty page still returns them (its
     # row's member columns are null). Links are joined after the LIMIT: the planner
