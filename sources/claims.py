@@ -22,6 +22,7 @@ from sources.observability import TracedLoader
 
 from sources.members import RowPage
 from sources.sql import Query
+from sources.rows import row_class
 
 #: Returns the visible organization ids, or None when the viewer sees all.
 VisibleIds = Callable[[], Awaitable[list[str] | None]]
@@ -52,7 +53,7 @@ class PlanRow:
     benefits: tuple[BenefitRuleRow, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@row_class
 class EnrollmentRow:
     id: int
     member_id: str
@@ -64,7 +65,7 @@ class EnrollmentRow:
     status: str
 
 
-@dataclass(frozen=True, slots=True)
+@row_class
 class ClaimRow:
     id: int
     member_id: str
@@ -84,7 +85,7 @@ class ClaimRow:
     review_note: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@row_class
 class ClaimLineRow:
     claim_id: int
     line_no: int

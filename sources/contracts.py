@@ -17,12 +17,13 @@ from sources.observability import TracedLoader
 
 from sources.claims import VisibleIds
 from sources.sql import Query
+from sources.rows import row_class
 
 _COLUMNS = ("id, title, kind, status, employer_id, organization_id, campaign, effective_from, effective_to, "
             "covered_workers, wage_increase_percent, signed_on")
 
 
-@dataclass(frozen=True, slots=True)
+@row_class
 class ContractRow:
     id: str
     title: str

@@ -18,6 +18,7 @@ from sources.observability import TracedLoader
 
 from sources.sql import Query
 from sources.viewer import Viewer
+from sources.rows import row_class
 
 _ORG_COLUMNS = "id, name, level, parent_id, path"
 _EMPLOYER_COLUMNS = "id, name, credit_code, industry, organization_id"
@@ -25,7 +26,7 @@ _MEMBER_COLUMNS = ("id, name, gender, birth_date, national_id, phone, employment
                    "organization_id, joined_on")
 
 
-@dataclass(frozen=True, slots=True)
+@row_class
 class OrganizationRow:
     id: str
     name: str
@@ -34,7 +35,7 @@ class OrganizationRow:
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@row_class
 class EmployerRow:
     id: str
     name: str
@@ -43,7 +44,7 @@ class EmployerRow:
     organization_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@row_class
 class MemberRow:
     id: str
     name: str

@@ -17,13 +17,14 @@ from sources.observability import TracedLoader
 
 from sources.claims import VisibleIds
 from sources.sql import Query
+from sources.rows import row_class
 
 _EVENT_COLUMNS = """e.id, e.title, e.format, e.organizer_id, e.starts_at,
     (SELECT coalesce(sum(p.headcount), 0) FROM recruitment.postings p WHERE p.event_id = e.id) AS positions_offered"""
 _POSTING_COLUMNS = "p.id, p.event_id, p.employer_id, p.title, p.sector, p.headcount, p.salary_min, p.salary_max"
 
 
-@dataclass(frozen=True, slots=True)
+@row_class
 class EventRow:
     id: str
     title: str
@@ -33,7 +34,7 @@ class EventRow:
     positions_offered: int
 
 
-@dataclass(frozen=True, slots=True)
+@row_class
 class PostingRow:
     id: str
     event_id: str | None
