@@ -97,14 +97,15 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-async def _remember_small_subtrees(pool: Any) -> None:
-    """Which subtrees are small, for members pages (sources/members.py); a gateway starts without it."""
+async def _remember_subtree_sizes(pool: Any) -> None:
+    """How large each organization's subtree is, for members pages (sources/members.py); a gateway starts
+    without it."""
     import asyncpg
 
-    from sources.members import remember_small_subtrees
+    from sources.members import remember_subtree_sizes
 
     try:
-        await remember_small_subtrees(pool)
+        await remember_subtree_sizes(pool)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:  # pages learn sizes as they go
         logging.getLogger("union_gateway.members").warning("subtree sizes not read at start-up: %s",
                                                            type(exc).__name__)
@@ -120,7 +121,7 @@ def create_app(runtime: Runtime) -> Starlette:
         state.databases = await Databases(runtime.urls).open(
             min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
-        await _remember_small_subtrees(state.databases.members)
+        await _remember_subtree_sizes(state.databases.members)
         from web.auth import STATE_KEY, Authenticator
 
         state.extras[STATE_KEY] = Authenticator(state)

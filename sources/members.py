@@ -213,32 +213,34 @@ _subtree_sizes: dict[tuple[str | None, str | None], int] = {}
 _SUBTREE_SIZES_KEPT = 100_000
 #: Up to this many members, a subtree's page is read organization by organization.
 SMALL_SUBTREE = 5_000
-#: Each organization whose whole subtree is small, with its size, read when the
-#: gateway starts (remember_small_subtrees): the first page of a grassroots union
-#: takes the right shape too, before its own size is known.
-_small_organizations: dict[str, int] = {}
+#: Every organization's subtree size, read when the gateway starts
+#: (remember_subtree_sizes), so the first page of a grassroots union takes the
+#: right shape too. An id not in it is an organization made since, or none at
+#: all: small either way. None until read (the database was not there).
+_organization_sizes: dict[str, int] | None = None
 
 
-async def remember_small_subtrees(pool: asyncpg.Pool) -> int:
-    """Read which organizations' subtrees are small (one statement, at start-up); how many are."""
-    rows = await pool.fetch("SELECT organization_id, subtree_members FROM members.organization_member_counts"
-                            " WHERE subtree_members <= $1", SMALL_SUBTREE)
-    _small_organizations.clear()
-    _small_organizations.update((r["organization_id"], r["subtree_members"]) for r in rows)
+async def remember_subtree_sizes(pool: asyncpg.Pool) -> int:
+    """Read every organization's subtree size (one statement, at start-up); how many there are."""
+    global _organization_sizes
+    rows = await pool.fetch("SELECT o.id, coalesce(c.subtree_members, 0) AS size FROM members.organizations o"
+                            " LEFT JOIN members.organization_member_counts c ON c.organization_id = o.id")
+    _organization_sizes = {r["id"]: r["size"] for r in rows}
     return len(rows)
 
 
 def _estimated_size(viewer: Viewer, where: MemberQuery) -> int | None:
-    """An upper bound of what the viewer sees of the page's subtree, from the start-up sizes; None if unknown.
+    """An upper bound of what the viewer sees of the page's subtree, from the start-up sizes; None if not read.
 
     What a viewer sees under a filter lies in both subtrees, so the smaller
     one bounds it (apart subtrees share nothing, but their sizes say so only
     once a page has returned its own).
     """
-    known = [_small_organizations[o] for o in (where.organization_id, None if viewer.sees_all
-                                               else viewer.organization_id)
-             if o is not None and o in _small_organizations]
-    return min(known) if known else None
+    sizes = _organization_sizes
+    if sizes is None:
+        return None
+    scopes = (where.organization_id, None if viewer.sees_all else viewer.organization_id)
+    return min(sizes.get(o, 0) for o in scopes if o is not None)
 
 
 def _page_scope(viewer: Viewer, where: MemberQuery) -> str | None:
@@ -287,10 +289,6 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
         _visible_orgs(q, viewer, "m.organization_id")
         if after_id is not None:
             q.where(f"m.id > {q.arg(after_id)}")
-        if size_sql is not None:
-            # Nothing to see (an empty or unknown organization, a subtree apart from the
-            # viewer's): checked once, before a walk that would find nothing in the city.
-            q.where("n.scope_size > 0")
         page_sql = f"SELECT {member_columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {q.arg(limit)}"
     # One row of counts, joined to the page: an empty page still returns them (its
     # row's member columns are null). Links are joined after the LIMIT: the planner

@@ -164,7 +164,7 @@ async def test_an_empty_page_still_carries_its_total_and_size(seeded) -> None:
 async def test_start_up_sizes_choose_the_shape_of_a_first_page(seeded, monkeypatch) -> None:
     pool, orgs, _ = seeded
     monkeypatch.setattr(source, "SMALL_SUBTREE", 100)  # the seeded city is small: make districts large
-    await source.remember_small_subtrees(pool)
+    await source.remember_subtree_sizes(pool)
     shapes: list[str] = []
     small_page = source._small_subtree_page
 
@@ -189,12 +189,16 @@ async def test_start_up_sizes_choose_the_shape_of_a_first_page(seeded, monkeypat
     assert await shape(district, union["id"]) == "small"  # the filter's subtree bounds what is seen
     assert await shape(union, district["id"]) == "small"  # and so does the viewer's
     assert await shape(union, None) == "small"
-    assert await shape(city, "NO-SUCH-ORG") == "large"  # unknown until its first page says 0
+    assert await shape(city, "NO-SUCH-ORG") == "small"  # unknown at start-up: new, or none; nothing to walk
 
 
 async def test_the_gateway_reads_the_sizes_when_it_starts(seeded, tmp_path) -> None:
     pool, orgs, url = seeded
-    source._small_organizations.clear()
+    source._organization_sizes = None
+    expected = {r["id"]: r["size"] for r in await pool.fetch(
+        """SELECT o.id, (SELECT count(*) FROM members.members m JOIN members.organizations x ON x.id = m.organization_id
+                         WHERE x.path LIKE o.path || '%') AS size FROM members.organizations o""")}
     settings = Settings(database_url=url, home=tmp_path / "home", _env_file=None)
     async with gateway(settings, {s: url for s in SOURCES}):
-        assert source._small_organizations == {o["id"]: o["subtree_members"] for o in orgs}  # all small here
+        assert source._organization_sizes == expected
+    assert 0 in expected.values()  # organizations without members are known too
