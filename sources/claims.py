@@ -129,9 +129,10 @@ def _line(row: asyncpg.Record) -> ClaimLineRow:
                         row["amount"], row["days"], row["note"])
 
 
-def _visible(q: Query, visible: list[str] | None, column: str = "organization_id") -> None:
+def _visible(q: Query, visible: list[str] | None, column: str = "organization_id", *, keyed: bool = False) -> None:
+    """Rows of the visible organizations only; keyed: the statement's rows come from keys (Query.one_of)."""
     if visible is not None:
-        q.where(f"{column} = ANY({q.arg(visible)}::text[])")
+        q.where(q.one_of(column, visible) if keyed else f"{column} = ANY({q.arg(visible)}::text[])")
 
 
 def parse_claim_ids(ids: Sequence[str]) -> list[int]:
@@ -192,7 +193,7 @@ async def enrollments_by_member_ids(pool: asyncpg.Pool, *, member_ids: Sequence[
     """The members' visible enrolments, and the schedule's version token (None when there are none)."""
     q = Query()
     q.where(f"member_id = ANY({q.arg(list(member_ids))}::text[])")
-    _visible(q, visible)
+    _visible(q, visible, keyed=True)
     rows = await pool.fetch(
         f"SELECT {_ENROLLMENT_COLUMNS}, (SELECT token FROM claims.schedule_version) AS schedule_token"
         f" FROM claims.enrollments {q.where_sql} ORDER BY member_id, coverage_start, id", *q.args)
@@ -202,7 +203,7 @@ async def enrollments_by_member_ids(pool: asyncpg.Pool, *, member_ids: Sequence[
 async def enrollments_by_ids(pool: asyncpg.Pool, *, ids: Sequence[int], visible: list[str] | None) -> list[EnrollmentRow]:
     q = Query()
     q.where(f"id = ANY({q.arg(list(ids))}::bigint[])")
-    _visible(q, visible)
+    _visible(q, visible, keyed=True)
     rows = await pool.fetch(f"SELECT {_ENROLLMENT_COLUMNS} FROM claims.enrollments {q.where_sql}", *q.args)
     return [_enrollment(r) for r in rows]
 
@@ -213,7 +214,7 @@ async def claims_by_ids(pool: asyncpg.Pool, *, ids: Sequence[int], visible: list
     """The visible claims among `ids`."""
     q = Query()
     q.where(f"id = ANY({q.arg(list(ids))}::bigint[])")
-    _visible(q, visible)
+    _visible(q, visible, keyed=True)
     rows = await pool.fetch(f"SELECT {_CLAIM_COLUMNS} FROM claims.claims {q.where_sql}", *q.args)
     return [claim_row(r) for r in rows]
 
@@ -264,7 +265,7 @@ async def claim_pages_by_member(pool: asyncpg.Pool, *, keys: Sequence[tuple[str,
     member_ids = q.arg([k[0] for k in keys])
     limits = q.arg([k[1] for k in keys])
     befores = q.arg([k[2] for k in keys])
-    _visible(q, visible, "c.organization_id")
+    _visible(q, visible, "c.organization_id", keyed=True)
     extra = (" AND " + " AND ".join(q.conditions)) if q.conditions else ""
     cols = ", ".join("c." + c.strip() for c in _CLAIM_COLUMNS.split(","))
     rows = await pool.fetch(

@@ -65,9 +65,10 @@ def _posting(r: asyncpg.Record) -> PostingRow:
                       r["salary_min"], r["salary_max"])
 
 
-def _visible(q: Query, visible: list[str] | None) -> None:
+def _visible(q: Query, visible: list[str] | None, *, keyed: bool = False) -> None:
+    """Events of the visible organizers only; keyed: the statement's rows come from keys (Query.one_of)."""
     if visible is not None:
-        q.where(f"e.organizer_id = ANY({q.arg(visible)}::text[])")
+        q.where(q.one_of("e.organizer_id", visible) if keyed else f"e.organizer_id = ANY({q.arg(visible)}::text[])")
 
 
 def _filter(q: Query, f: EventQuery) -> None:
@@ -84,7 +85,7 @@ def _filter(q: Query, f: EventQuery) -> None:
 async def events_by_ids(pool: asyncpg.Pool, *, ids: Sequence[str], visible: list[str] | None) -> list[EventRow]:
     q = Query()
     q.where(f"e.id = ANY({q.arg(list(ids))}::text[])")
-    _visible(q, visible)
+    _visible(q, visible, keyed=True)
     return [_event(r) for r in await pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM recruitment.events e {q.where_sql}",
                                                *q.args)]
 
@@ -122,8 +123,7 @@ async def postings_by_ids(pool: asyncpg.Pool, *, ids: Sequence[str], visible: li
     """The visible postings among `ids` (visibility through their event, same source)."""
     q = Query()
     q.where(f"p.id = ANY({q.arg(list(ids))}::text[])")
-    if visible is not None:
-        q.where(f"e.organizer_id = ANY({q.arg(visible)}::text[])")
+    _visible(q, visible, keyed=True)
     rows = await pool.fetch(
         f"""SELECT {_POSTING_COLUMNS} FROM recruitment.postings p
             LEFT JOIN recruitment.events e ON e.id = p.event_id {q.where_sql}""", *q.args)

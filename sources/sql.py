@@ -19,6 +19,21 @@ class Query:
     def where(self, condition: str) -> None:
         self.conditions.append(condition)
 
+    def one_of(self, column: str, values: list[Any], sql_type: str = "text") -> str:
+        """`column` is one of `values`, for a statement whose few rows come from keys (a look-up by ids).
+
+        A district's key sees some 2 000 organizations at 1 000 000 members.
+        As `column = ANY($n)`, that list cost a look-up of 50 members'
+        claims 5 to 9 ms of the server's CPU: planned for its values,
+        PostgreSQL estimates each element; planned generically, it compares
+        every row with every element. As a semi-join on the unnested array
+        it is hashed once: about 0.5 ms. Not for a page walked in index
+        order: there the semi-join made the planner hash the whole table
+        (a district's claims page went from 5 to 20 ms), where ANY filters
+        the walk.
+        """
+        return f"{column} IN (SELECT unnest({self.arg(values)}::{sql_type}[]))"
+
     @property
     def where_sql(self) -> str:
         return ("WHERE " + " AND ".join(self.conditions)) if self.conditions else ""
