@@ -1,14 +1,35 @@
-"""One asyncpg pool per source, and a per-request count of SQL statements.
+"""Two asyncpg pools per source, and a per-request count of SQL statements.
 
-Each source owns its database (its URL may differ); a pool is opened per
+Each source owns its database (its URL may differ); pools are opened per
 source even when two share a URL, so that moving one union service to its
 own server is a configuration change, not a code change.
+
+asyncpg prepares every statement, and PostgreSQL plans a prepared statement
+either for each run's values (a custom plan) or once for any values (a
+generic plan). The two pools of a source differ only in that:
+
+- `pools` (the default) plan each run for its values. A page, a count, a
+  report or a search depends on them: a generic plan cannot see how many
+  ids an array holds or how wide a date range or a subtree is (claimStats
+  at 1 000 000 members went from 0.2 s to over 15 s that way; a district's
+  members page from 1.5 to 10 ms).
+- `keyed` pools serve look-ups by key (rows by their ids, a member's
+  enrolments, claims and lines, the claim-intake statements), planned once
+  per connection. Their plan is an index look-up whatever the keys, and
+  planning was most of their server time: a district's staff list spent
+  about 1.5 of its 3.5 ms of PostgreSQL CPU planning look-ups (measured under
+  load at 10 000 members), and a claim's read ahead 0.3 of 0.35 ms.
+
+Both count against UNION_GATEWAY_POOL_MAX_SIZE: a source's two pools hold
+at most that many connections together (two, at the least), so a
+deployment's connection budget is unchanged.
 """
 from __future__ import annotations
 
 import contextvars
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 
 import asyncpg
 
@@ -56,20 +77,46 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     release; the reset query (UNLISTEN, RESET ALL, session advisory unlock,
     CLOSE ALL) undoes session state that nothing here creates on a pooled
     connection (locks are transaction-scoped, LISTEN has its own connection,
-    nothing SETs a session variable), and costs a round trip per release:
-    about a sixth of a member page's CPU.
+    nothing SETs a session variable but the connection's own set-up, which
+    must stay), and costs a round trip per release: about a sixth of a
+    member page's CPU.
     """
+
+
+#: How each kind of pool has PostgreSQL plan its prepared statements (see the module docstring).
+PLANNED_PER_RUN = "force_custom_plan"
+PLANNED_ONCE = "force_generic_plan"
+
+
+def split_pool_size(max_size: int) -> tuple[int, int]:
+    """(planned-per-run, keyed) maximum sizes sharing one source's budget of `max_size` connections.
+
+    The odd one goes to the planned pool: its statements (pages, reports, a
+    transaction waiting on a member's lock) hold a connection longer than a
+    look-up does.
+    """
+    planned = max(1, (max_size + 1) // 2)
+    return planned, max(1, max_size - planned)
 
 
 @dataclass
 class Databases:
-    """The open pools, by source name."""
+    """The open pools, by source name: `pools` plan each run, `keyed` serve look-ups by key."""
 
     urls: dict[str, str]
     pools: dict[str, asyncpg.Pool] = field(default_factory=dict)
+    keyed_pools: dict[str, asyncpg.Pool] = field(default_factory=dict)
 
     def __getitem__(self, source: str) -> asyncpg.Pool:
         return self.pools[source]
+
+    def keyed(self, source: str) -> asyncpg.Pool:
+        """The source's pool for look-ups by key: statements planned once per connection."""
+        return self.keyed_pools[source]
+
+    def all_pools(self) -> list[tuple[str, asyncpg.Pool]]:
+        """(source, pool) for every open pool, both kinds."""
+        return [*self.pools.items(), *self.keyed_pools.items()]
 
     @property
     def members(self) -> asyncpg.Pool:
@@ -88,32 +135,34 @@ class Databases:
         return self.pools["recruitment"]
 
     async def open(self, *, min_size: int = 1, max_size: int = 10) -> "Databases":
+        planned_max, keyed_max = split_pool_size(max_size)
         for source in SOURCES:
-            async def init(conn: asyncpg.Connection, source: str = source) -> None:
-                # asyncpg introspects array types on their first use on each connection;
-                # doing it here keeps those look-ups out of requests (and their counts).
-                await conn.fetchval("SELECT 1 FROM unnest($1::text[], $2::int[], $3::bigint[]) LIMIT 0", [], [], [])
-                # asyncpg prepares every statement; after five runs PostgreSQL may switch
-                # to a generic plan, blind to the size of the ANY($1) arrays and date
-                # ranges we pass. claimStats at 1 000 000 members went from 0.2 s to
-                # over 15 s that way. Planning each run costs ~0.1 ms; a bad plan, seconds.
-                await conn.execute("SET plan_cache_mode = force_custom_plan")
-                conn.add_query_logger(_query_logger(source, conn.get_reset_query()))
-
-            self.pools[source] = await asyncpg.create_pool(
-                self.urls[source],
-                min_size=min_size,
-                max_size=max_size,
-                init=init,
-                reset=_keep_session,
-                server_settings={"application_name": f"union-gateway/{source}", "timezone": "Asia/Shanghai"},
-            )
+            for pools, plan_mode, most in ((self.pools, PLANNED_PER_RUN, planned_max),
+                                           (self.keyed_pools, PLANNED_ONCE, keyed_max)):
+                pools[source] = await asyncpg.create_pool(
+                    self.urls[source],
+                    min_size=min(min_size, most),
+                    max_size=most,
+                    init=partial(_init_connection, source=source, plan_mode=plan_mode),
+                    reset=_keep_session,
+                    server_settings={"application_name": f"union-gateway/{source}", "timezone": "Asia/Shanghai"},
+                )
         return self
 
     async def close(self) -> None:
-        for pool in self.pools.values():
+        for _, pool in self.all_pools():
             await pool.close()
         self.pools.clear()
+        self.keyed_pools.clear()
+
+
+async def _init_connection(conn: asyncpg.Connection, *, source: str, plan_mode: str) -> None:
+    # asyncpg introspects array types on their first use on each connection;
+    # doing it here keeps those look-ups out of requests (and their counts).
+    await conn.fetchval("SELECT 1 FROM unnest($1::text[], $2::int[], $3::bigint[]) LIMIT 0", [], [], [])
+    # Session state kept for the connection's life: _keep_session skips RESET ALL.
+    await conn.execute(f"SET plan_cache_mode = {plan_mode}")
+    conn.add_query_logger(_query_logger(source, conn.get_reset_query()))
 
 
 def source_urls(settings: Settings, embedded_url: str | None = None) -> dict[str, str]:

@@ -157,11 +157,12 @@ class GatewayCollector(Collector):
         with self._lock:
             states = list(self._states)
         in_use = GaugeMetricFamily("union_gateway_db_pool_connections_in_use",
-                                   "Pool connections lent out right now, by source.", labels=["source"])
+                                   "Pool connections lent out right now, by source (both its pools).",
+                                   labels=["source"])
         size = GaugeMetricFamily("union_gateway_db_pool_connections",
-                                 "Connections the pool holds (in use and idle), by source.", labels=["source"])
+                                 "Connections the pools hold (in use and idle), by source.", labels=["source"])
         limit = GaugeMetricFamily("union_gateway_db_pool_max_connections",
-                                  "Most connections the pool may open, by source.", labels=["source"])
+                                  "Most connections the pools may open, by source.", labels=["source"])
         breaker = GaugeMetricFamily("union_gateway_insurance_breaker_state",
                                     "1 for the insurance circuit breaker's current state.", labels=["state"])
         sockets = GaugeMetricFamily("union_gateway_websocket_connections",
@@ -170,7 +171,8 @@ class GatewayCollector(Collector):
         breaker_seen: dict[str, int] = {}
         open_sockets = 0
         for state in states:
-            for source, pool in list(getattr(getattr(state, "databases", None), "pools", {}).items()):
+            databases = getattr(state, "databases", None)
+            for source, pool in (databases.all_pools() if databases is not None else ()):
                 counts = pools.setdefault(source, [0, 0, 0])
                 counts[0] += pool.get_size() - pool.get_idle_size()
                 counts[1] += pool.get_size()
