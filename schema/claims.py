@@ -23,7 +23,7 @@ from schema.prefetch import ready
 from schema.scalars import SHANGHAI
 from sources import audit
 from sources.claim_stats import ClaimStatsRow as StatsRow
-from sources.claims import ClaimLineRow, ClaimQuery, ClaimRow, EnrollmentRow, PlanRow
+from sources.claims import ClaimQuery, ClaimRow, EnrollmentRow, PlanRow
 from sources.insurance_records import Coverage, InsuranceUnavailable, Settlement
 from web.errors import UpstreamUnavailable
 
