@@ -3,8 +3,8 @@
 Orchestrates the sources (members, insurance, the claims store) around the
 pure decision in resolvers/decision.py. Errors raised here are GatewayErrors
 with the contract's codes; everything else is a bug. A submission's reads and
-its write find their rows by member and key, so they use the keyed pools
-(planned once per connection, sources/database.py).
+its write find their rows by member and key: they use the pools that plan a
+statement once per connection (sources/database.py).
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def _key(value: str, name: str) -> str:
 
 async def _visible_member(databases: Databases, viewer: Viewer, member_id: str) -> MemberRow:
     """The member, or NOT_FOUND when unknown or outside the caller's organization (the same answer)."""
-    found = await members_by_ids(databases.keyed("members"), ids=[member_id], viewer=viewer)
+    found = await members_by_ids(databases.planned_once("members"), ids=[member_id], viewer=viewer)
     if not found:
         raise NotFound(f"No member {member_id}.")
     return found[0]
@@ -87,9 +87,9 @@ def _claim_id(value: str | int) -> int | None:
 async def _visible_claim(databases: Databases, viewer: Viewer, claim_id: str | int) -> tuple[ClaimRecord, MemberRow]:
     """A claim whose member the caller sees, with that member; NOT_FOUND otherwise."""
     parsed = _claim_id(claim_id)
-    claim = await _db(lambda: store.claim_by_id(databases.keyed("claims"), parsed)) if parsed is not None else None
+    claim = await _db(lambda: store.claim_by_id(databases.planned_once("claims"), parsed)) if parsed is not None else None
     if claim is not None:
-        members = await members_by_ids(databases.keyed("members"), ids=[claim.member_id], viewer=viewer)
+        members = await members_by_ids(databases.planned_once("members"), ids=[claim.member_id], viewer=viewer)
         if members:
             return claim, members[0]
     raise NotFound(f"No claim {claim_id}.")
@@ -167,7 +167,7 @@ async def open_hospitalization_claim(*, databases: Databases, insurance: Any, me
     system nothing. Returns (claim, whether it was opened now).
     """
     if snapshot is None:
-        snapshot = await _db(lambda: store.read_snapshot(databases.keyed("claims"), member.id,
+        snapshot = await _db(lambda: store.read_snapshot(databases.planned_once("claims"), member.id,
                                                          settlement_id=settlement_id))
     decide = None
     if snapshot.existing_id is None and settlement is _LOOK_UP:
@@ -184,7 +184,7 @@ async def open_hospitalization_claim(*, databases: Databases, insurance: Any, me
                    settlement_id=settlement_id, origin=origin)
     # Facts gone stale (another write, or this one committed before its connection
     # dropped and _db ran it again) are read anew by open_claim.
-    return await _db(lambda: store.open_claim(databases.keyed("claims"), new, decide=decide, snapshot=snapshot))
+    return await _db(lambda: store.open_claim(databases.planned_once("claims"), new, decide=decide, snapshot=snapshot))
 
 
 async def submit_hospitalization_claim(*, databases: Databases, insurance: Any, viewer: Viewer, member_id: str,
@@ -198,7 +198,7 @@ async def submit_hospitalization_claim(*, databases: Databases, insurance: Any, 
         # never returned, and is NOT_FOUND exactly like an unknown member's.
         found = await asyncio.gather(
             _visible_member(databases, viewer, member_id),
-            _db(lambda: store.read_snapshot(databases.keyed("claims"), member_id, settlement_id=settlement_id)),
+            _db(lambda: store.read_snapshot(databases.planned_once("claims"), member_id, settlement_id=settlement_id)),
             return_exceptions=True)
         for outcome in found:  # the member's answer first: NOT_FOUND wins
             if isinstance(outcome, BaseException):
@@ -220,7 +220,7 @@ async def submit_accident_claim(*, databases: Databases, viewer: Viewer, member_
         assessment_ref = _key(assessment_ref, "assessmentRef")
         found = await asyncio.gather(  # as for a stay: one wait, the member's answer first
             _visible_member(databases, viewer, member_id),
-            _db(lambda: store.read_snapshot(databases.keyed("claims"), member_id, assessment_ref=assessment_ref)),
+            _db(lambda: store.read_snapshot(databases.planned_once("claims"), member_id, assessment_ref=assessment_ref)),
             return_exceptions=True)
         for outcome in found:
             if isinstance(outcome, BaseException):
@@ -229,7 +229,7 @@ async def submit_accident_claim(*, databases: Databases, viewer: Viewer, member_
         new = NewClaim(member_id=member.id, organization_id=member.organization_id, kind="ACCIDENT_DISABILITY",
                        accident_date=accident_date, disability_grade=disability_grade, assessment_ref=assessment_ref)
         claim, _ = await _db(lambda: store.open_claim(
-            databases.keyed("claims"), new, snapshot=snapshot,
+            databases.planned_once("claims"), new, snapshot=snapshot,
             decide=partial(_decide_accident, accident_date=accident_date, grade=disability_grade)))
         if claim.accident_date != accident_date or claim.disability_grade != disability_grade:
             raise BadUserInput(f"assessmentRef {assessment_ref} already claimed with other facts (claim {claim.id}).",

@@ -8,17 +8,18 @@ asyncpg prepares every statement, and PostgreSQL plans a prepared statement
 either for each run's values (a custom plan) or once for any values (a
 generic plan). The two pools of a source differ only in that:
 
-- `pools` (the default) plan each run for its values. A page, a count, a
-  report or a search depends on them: a generic plan cannot see how many
-  ids an array holds or how wide a date range or a subtree is (claimStats
-  at 1 000 000 members went from 0.2 s to over 15 s that way; a district's
-  members page from 1.5 to 10 ms).
-- `keyed` pools serve look-ups by key (rows by their ids, a member's
-  enrolments, claims and lines, the claim-intake statements), planned once
-  per connection. Their plan is an index look-up whatever the keys, and
-  planning was most of their server time: a district's staff list spent
-  about 1.5 of its 3.5 ms of PostgreSQL CPU planning look-ups (measured under
-  load at 10 000 members), and a claim's read ahead 0.3 of 0.35 ms.
+- `pools` (the default) plan each run for its values. Counts, reports,
+  searches and most pages need it: a generic plan cannot see how many ids an
+  array holds or how wide a date range is (claimStats at 1 000 000 members
+  went from 0.2 s to over 15 s that way).
+- `planned_once(source)` pools plan a statement once per connection. They
+  serve statements whose best plan is the same for any parameter values:
+  look-ups by key (rows by their ids, a member's enrolments, claims and
+  lines, the claim-intake statements) and the members page, whose shape is
+  chosen in Python from the subtree's size and whose page size is written
+  into its text. Planning was most of their server time: a staff list
+  spent about half of its PostgreSQL CPU planning (3.6 ms a request under
+  load at 10 000 members), a claim's read ahead 0.3 of its 0.35 ms.
 
 Both count against UNION_GATEWAY_POOL_MAX_SIZE: a source's two pools hold
 at most that many connections together (two, at the least), so a
@@ -89,34 +90,34 @@ PLANNED_ONCE = "force_generic_plan"
 
 
 def split_pool_size(max_size: int) -> tuple[int, int]:
-    """(planned-per-run, keyed) maximum sizes sharing one source's budget of `max_size` connections.
+    """(planned per run, planned once) maximum sizes sharing one source's budget of `max_size` connections.
 
-    The odd one goes to the planned pool: its statements (pages, reports, a
-    transaction waiting on a member's lock) hold a connection longer than a
-    look-up does.
+    The odd one goes to the pool planning each run: its statements (reports,
+    counts, a transaction waiting on a member's lock) hold a connection
+    longer than a look-up does.
     """
-    planned = max(1, (max_size + 1) // 2)
-    return planned, max(1, max_size - planned)
+    per_run = max(1, (max_size + 1) // 2)
+    return per_run, max(1, max_size - per_run)
 
 
 @dataclass
 class Databases:
-    """The open pools, by source name: `pools` plan each run, `keyed` serve look-ups by key."""
+    """The open pools, by source name: `pools` plan each run, `planned_once(source)` once per connection."""
 
     urls: dict[str, str]
     pools: dict[str, asyncpg.Pool] = field(default_factory=dict)
-    keyed_pools: dict[str, asyncpg.Pool] = field(default_factory=dict)
+    planned_once_pools: dict[str, asyncpg.Pool] = field(default_factory=dict)
 
     def __getitem__(self, source: str) -> asyncpg.Pool:
         return self.pools[source]
 
-    def keyed(self, source: str) -> asyncpg.Pool:
-        """The source's pool for look-ups by key: statements planned once per connection."""
-        return self.keyed_pools[source]
+    def planned_once(self, source: str) -> asyncpg.Pool:
+        """The source's pool for statements with one best plan for any values: planned once per connection."""
+        return self.planned_once_pools[source]
 
     def all_pools(self) -> list[tuple[str, asyncpg.Pool]]:
         """(source, pool) for every open pool, both kinds."""
-        return [*self.pools.items(), *self.keyed_pools.items()]
+        return [*self.pools.items(), *self.planned_once_pools.items()]
 
     @property
     def members(self) -> asyncpg.Pool:
@@ -135,10 +136,10 @@ class Databases:
         return self.pools["recruitment"]
 
     async def open(self, *, min_size: int = 1, max_size: int = 10) -> "Databases":
-        planned_max, keyed_max = split_pool_size(max_size)
+        per_run_max, once_max = split_pool_size(max_size)
         for source in SOURCES:
-            for pools, plan_mode, most in ((self.pools, PLANNED_PER_RUN, planned_max),
-                                           (self.keyed_pools, PLANNED_ONCE, keyed_max)):
+            for pools, plan_mode, most in ((self.pools, PLANNED_PER_RUN, per_run_max),
+                                           (self.planned_once_pools, PLANNED_ONCE, once_max)):
                 pools[source] = await asyncpg.create_pool(
                     self.urls[source],
                     min_size=min(min_size, most),
@@ -153,7 +154,7 @@ class Databases:
         for _, pool in self.all_pools():
             await pool.close()
         self.pools.clear()
-        self.keyed_pools.clear()
+        self.planned_once_pools.clear()
 
 
 async def _init_connection(conn: asyncpg.Connection, *, source: str, plan_mode: str) -> None:

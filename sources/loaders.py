@@ -1,8 +1,8 @@
 """Loaders: every dataloader of one request, created lazily, sharing the request's Viewer.
 
-Look-ups by key read from their source's keyed pool (planned once per
-connection, sources/database.py); pages, counts and groupings from the
-default pool, planned for each run's values.
+Look-ups by key read from their source's pool that plans each statement
+once per connection (sources/database.py); pages, counts and groupings from
+the default pool, planned for each run's values.
 
 Make one per request (and per subscription event): the loaders' caches are
 that request's view of the sources. The visible organization ids, which the
@@ -82,7 +82,7 @@ class Loaders:
 
     @cached_property
     def organization_by_id(self) -> members.OrganizationByIdLoader:
-        return self._made(members.OrganizationByIdLoader(self.databases.keyed("members"), self.viewer))
+        return self._made(members.OrganizationByIdLoader(self.databases.planned_once("members"), self.viewer))
 
     @cached_property
     def organizations_by_parent_id(self) -> members.OrganizationsByParentIdLoader:
@@ -91,7 +91,7 @@ class Loaders:
 
     @cached_property
     def employer_by_id(self) -> members.EmployerByIdLoader:
-        return self._made(members.EmployerByIdLoader(self.databases.keyed("members")))
+        return self._made(members.EmployerByIdLoader(self.databases.planned_once("members")))
 
     @cached_property
     def member_count_by_employer_id(self) -> members.MemberCountByEmployerIdLoader:
@@ -99,12 +99,12 @@ class Loaders:
 
     @cached_property
     def member_by_id(self) -> members.MemberByIdLoader:
-        return self._made(members.MemberByIdLoader(self.databases.keyed("members"), self.viewer))
+        return self._made(members.MemberByIdLoader(self.databases.planned_once("members"), self.viewer))
 
     @cached_property
     def member_with_links_by_id(self) -> members.MemberWithLinksByIdLoader:
         return self._made(members.MemberWithLinksByIdLoader(
-            self.databases.keyed("members"), self.viewer, employers=self.employer_by_id,
+            self.databases.planned_once("members"), self.viewer, employers=self.employer_by_id,
             organizations=self.organization_by_id, members=self.member_by_id))
 
     def members_by_organization_id(self, where: members.MemberQuery) -> members.MembersByOrganizationIdLoader:
@@ -123,44 +123,44 @@ class Loaders:
 
     @cached_property
     def enrollment_by_id(self) -> claims.EnrollmentByIdLoader:
-        return self._made(claims.EnrollmentByIdLoader(self.databases.keyed("claims"), self.visible_organization_ids))
+        return self._made(claims.EnrollmentByIdLoader(self.databases.planned_once("claims"), self.visible_organization_ids))
 
     @cached_property
     def enrollments_by_member_id(self) -> claims.EnrollmentsByMemberIdLoader:
         return self._made(claims.EnrollmentsByMemberIdLoader(
-            self.databases.keyed("claims"), self.visible_organization_ids, plans=self.plan_by_code))
+            self.databases.planned_once("claims"), self.visible_organization_ids, plans=self.plan_by_code))
 
     @cached_property
     def claim_by_id(self) -> claims.ClaimByIdLoader:
-        return self._made(claims.ClaimByIdLoader(self.databases.keyed("claims"), self.visible_organization_ids))
+        return self._made(claims.ClaimByIdLoader(self.databases.planned_once("claims"), self.visible_organization_ids))
 
     @cached_property
     def claims_by_member_id(self) -> claims.ClaimsByMemberIdLoader:
         return self._made(claims.ClaimsByMemberIdLoader(
-            self.databases.keyed("claims"), self.visible_organization_ids, self.claim_by_id))
+            self.databases.planned_once("claims"), self.visible_organization_ids, self.claim_by_id))
 
     @cached_property
     def claim_lines_by_claim_id(self) -> claims.ClaimLinesByClaimIdLoader:
-        return self._made(claims.ClaimLinesByClaimIdLoader(self.databases.keyed("claims")))
+        return self._made(claims.ClaimLinesByClaimIdLoader(self.databases.planned_once("claims")))
 
     # ------------------------------------------------------------------ contracts source
 
     @cached_property
     def contract_by_id(self) -> contracts.ContractByIdLoader:
         return self._made(contracts.ContractByIdLoader(
-            self.databases.keyed("contracts"), self.visible_organization_ids))
+            self.databases.planned_once("contracts"), self.visible_organization_ids))
 
     # ------------------------------------------------------------------ recruitment source
 
     @cached_property
     def event_by_id(self) -> recruitment.EventByIdLoader:
         return self._made(recruitment.EventByIdLoader(
-            self.databases.keyed("recruitment"), self.visible_organization_ids))
+            self.databases.planned_once("recruitment"), self.visible_organization_ids))
 
     @cached_property
     def posting_by_id(self) -> recruitment.PostingByIdLoader:
         return self._made(recruitment.PostingByIdLoader(
-            self.databases.keyed("recruitment"), self.visible_organization_ids))
+            self.databases.planned_once("recruitment"), self.visible_organization_ids))
 
     @cached_property
     def postings_by_event_id(self) -> recruitment.PostingsByEventIdLoader:

@@ -270,6 +270,12 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
     is not known when it plans. The size comes from the counters, returned by
     every page statement and remembered, so choosing costs no statement;
     before a subtree's first page, the sizes read at start-up bound it.
+
+    The page size is written into the statement, not passed: with it, the
+    statement has one best plan for any values, so the caller may have it
+    planned once (a generic plan, blind to a LIMIT parameter, reckoned on a
+    tenth of the subtree and hashed every employer and organization: 10 ms
+    for a district's page at 1 000 000 members instead of 1.5).
     """
     q = Query()
     scope = _page_scope(viewer, where)
@@ -289,7 +295,7 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
         _visible_orgs(q, viewer, "m.organization_id")
         if after_id is not None:
             q.where(f"m.id > {q.arg(after_id)}")
-        page_sql = f"SELECT {member_columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {q.arg(limit)}"
+        page_sql = f"SELECT {member_columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {int(limit)}"
     # One row of counts, joined to the page: an empty page still returns them (its
     # row's member columns are null). Links are joined after the LIMIT: the planner
     # would otherwise join every member of the subtree before keeping the first page.
@@ -323,7 +329,7 @@ def _small_subtree_page(q: Query, viewer: Viewer, where: MemberQuery, scope: str
         q.where(f"m.id > {q.arg(after_id)}")
     q.where("m.organization_id = so.id")
     scope_arg = q.arg(scope)
-    lim = q.arg(limit)
+    lim = int(limit)
     visible = "" if viewer.sees_all else f" AND so.path LIKE {q.arg(viewer.path_pattern)}"
     return (f"SELECT m.* FROM members.organizations so CROSS JOIN LATERAL"
             f" (SELECT {member_columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {lim}) m"
