@@ -87,7 +87,8 @@ def _claim_id(value: str | int) -> int | None:
 async def _visible_claim(databases: Databases, viewer: Viewer, claim_id: str | int) -> tuple[ClaimRecord, MemberRow]:
     """A claim whose member the caller sees, with that member; NOT_FOUND otherwise."""
     parsed = _claim_id(claim_id)
-    claim = await _db(lambda: store.claim_by_id(databases.planned_once("claims"), parsed)) if parsed is not None else None
+    claims_pool = databases.planned_once("claims")
+    claim = await _db(lambda: store.claim_by_id(claims_pool, parsed)) if parsed is not None else None
     if claim is not None:
         members = await members_by_ids(databases.planned_once("members"), ids=[claim.member_id], viewer=viewer)
         if members:
@@ -220,7 +221,8 @@ async def submit_accident_claim(*, databases: Databases, viewer: Viewer, member_
         assessment_ref = _key(assessment_ref, "assessmentRef")
         found = await asyncio.gather(  # as for a stay: one wait, the member's answer first
             _visible_member(databases, viewer, member_id),
-            _db(lambda: store.read_snapshot(databases.planned_once("claims"), member_id, assessment_ref=assessment_ref)),
+            _db(lambda: store.read_snapshot(databases.planned_once("claims"), member_id,
+                                            assessment_ref=assessment_ref)),
             return_exceptions=True)
         for outcome in found:
             if isinstance(outcome, BaseException):

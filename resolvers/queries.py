@@ -65,7 +65,8 @@ async def members(info: Info, filter: MemberFilter | None = None, first: int | N
     # Its shape is chosen from the subtree's size and its LIMIT is in its text, so one plan
     # serves every run (sources/database.py).
     page = await members_source.list_members(
-        ctx.state.databases.planned_once("members"), viewer=ctx.viewer, where=where, limit=limit + 1, after_id=after_key[0] if after_key else None,
+        ctx.state.databases.planned_once("members"), viewer=ctx.viewer, where=where, limit=limit + 1,
+        after_id=after_key[0] if after_key else None,
         with_links=bool({"employer", "organization"} & on_node), with_total="totalCount" in on_connection)
     prime_values(ctx.loaders.employer_by_id, page.employers)
     prime_values(ctx.loaders.organization_by_id, page.organizations)  # visible: their members are

@@ -123,7 +123,8 @@ class Loaders:
 
     @cached_property
     def enrollment_by_id(self) -> claims.EnrollmentByIdLoader:
-        return self._made(claims.EnrollmentByIdLoader(self.databases.planned_once("claims"), self.visible_organization_ids))
+        return self._made(claims.EnrollmentByIdLoader(
+            self.databases.planned_once("claims"), self.visible_organization_ids))
 
     @cached_property
     def enrollments_by_member_id(self) -> claims.EnrollmentsByMemberIdLoader:
