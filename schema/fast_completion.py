@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from keyword import iskeyword
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
+from types import CoroutineType, GeneratorType
 from typing import Any
 
 from graphql import (
@@ -31,6 +34,7 @@ from graphql import (
     get_named_type,
 )
 from graphql.execution.values import get_argument_values
+from graphql.type.scalars import serialize_boolean, serialize_id, serialize_int, serialize_string
 from graphql.pyutils import Path, is_awaitable  # faster than inspect's, on the hot path
 from strawberry.permission import PermissionExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -96,13 +100,12 @@ class FastCompletionExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped, new_defer_usages, *_ = self.collect_subfields(return_type, field_details_list)
         if new_defer_usages:
             return None
-        steps: list[tuple[str, Callable[[Any], Any], Complete]] = []
+        fields: list[_Field] = []
         for response_key, sub_details in grouped.items():
             node = sub_details[0].node
             name = node.name.value
             if name == "__typename":
-                typename = return_type.name
-                steps.append((response_key, lambda row, t=typename: t, _identity))
+                fields.append(_Field(response_key, constant=return_type.name))
                 continue
             field_def = return_type.fields.get(name)
             if field_def is None or any(d.defer_usage is not None for d in sub_details):
@@ -110,28 +113,19 @@ class FastCompletionExecutionContext(StrawberryGraphQLCoreExecutionContext):
             complete = self._completer(field_def.type, sub_details)
             if complete is None:
                 return None
-            steps.append((response_key, self._getter(return_type, field_def, sub_details, response_key), complete))
+            get = self._getter(return_type, field_def, sub_details, response_key)
+            attribute = get if isinstance(get, str) else None
+            fields.append(_Field(response_key, attribute=attribute, get=None if attribute else get, complete=complete,
+                                 passes=_passes_unchanged(field_def.type)))
+        return _generated(fields, return_type.is_type_of)
 
-        is_type_of = return_type.is_type_of
-
-        def complete_object(row: Any) -> dict[str, Any]:
-            # Our types' is_type_of only looks at the row's class; graphql-core's path reports a mismatch.
-            if is_type_of is not None and is_type_of(row, None) is not True:
-                raise Fallback
-            out = {}
-            for response_key, get, complete in steps:
-                value = get(row)
-                if value.__class__ not in _NEVER_AWAITABLE and is_awaitable(value):
-                    _abandon(value)
-                out[response_key] = complete(value)
-            return out
-
-        return complete_object
-
-    def _getter(self, parent: GraphQLObjectType, field_def: Any, sub_details: Any, response_key: str) -> Callable:
+    def _getter(self, parent: GraphQLObjectType, field_def: Any, sub_details: Any,
+                response_key: str) -> Callable | str:
+        """How a row gives this field's value: an attribute's name (read inline), or a function of the row."""
         definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
         if definition is not None and definition.base_resolver is None and not definition.extensions:
-            return attrgetter(definition.python_name)  # a plain attribute: what strawberry would read
+            name = definition.python_name  # a plain attribute: what strawberry would read
+            return name if name.isidentifier() and not iskeyword(name) else attrgetter(name)
         node = sub_details[0].node
         args = (get_argument_values(field_def, node, self.variable_values, sub_details[0].fragment_variable_values,
                                     self.hide_suggestions)
@@ -218,8 +212,10 @@ class FastCompletionExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     raise Fallback
                 out = []
                 for element in value:
-                    if is_awaitable(element):
-                        _abandon(element)
+                    if element.__class__ not in _NEVER_AWAITABLE:
+                        if is_awaitable(element):
+                            _abandon(element)
+                        _learn_never_awaitable(element.__class__)
                     out.append(item(element))
                 return out
 
@@ -242,12 +238,116 @@ class FastCompletionExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return None  # interfaces and unions: the ordinary path resolves the type
 
 
-def _identity(value: Any) -> Any:
-    return value
+@dataclass(frozen=True)
+class _Field:
+    """One response key of a compiled object: how to get its value and how to complete it."""
+
+    response_key: str
+    constant: str | None = None  # __typename
+    attribute: str | None = None  # read inline as row.<attribute>
+    get: Callable[[Any], Any] | None = None  # else: a function of the row
+    complete: Complete | None = None
+    passes: str | None = None  # a condition on `v` under which the completed value is v itself
 
 
-#: Classes of the values rows hold, which is_awaitable need not inspect (it costs several isinstance checks).
-_NEVER_AWAITABLE = frozenset({str, int, bool, float, type(None), Decimal, date, datetime, list, tuple, dict})
+def _generated(fields: list[_Field], is_type_of: Callable[..., Any] | None) -> Complete:
+    """One object's completion as a generated Python function.
+
+    A loop over (getter, completer) pairs paid, for each field, a tuple
+    unpacking, a call to read the attribute, a call to complete it and one
+    to serialize it: most of the time the staff list (W2) spent completing.
+    Generated code reads each attribute inline, and a string, id, boolean or
+    int that serializes to itself (graphql-core's own rules) is taken as is.
+    The code depends only on the selection's shape: it is generated and
+    compiled once per shape (_factory), and each request only binds it to
+    its own getters and completers.
+    """
+    shape = (is_type_of is not None,
+             tuple((f.response_key, f.constant, f.attribute, f.get is not None, f.passes) for f in fields))
+    bound = [is_type_of] if is_type_of is not None else []
+    for field in fields:
+        if field.constant is None:
+            bound += [field.get, field.complete] if field.get is not None else [field.complete]
+    return _factory(shape)(*bound)
+
+
+@lru_cache(maxsize=1024)  # bounded: arbitrary queries make arbitrarily many shapes
+def _factory(shape: tuple) -> Callable[..., Complete]:
+    checks_type, fields = shape
+    parameters = ["is_type_of"] if checks_type else []
+    body = ["  def complete_object(row):", "   try:"]
+    if checks_type:
+        # Our types' is_type_of only looks at the row's class; graphql-core's path reports a mismatch.
+        body.append("    if is_type_of(row, None) is not True: raise Fallback")
+    out = []
+    for i, (response_key, constant, attribute, has_get, passes) in enumerate(fields):
+        if constant is not None:
+            out.append(f"{response_key!r}: {constant!r}")
+            continue
+        if has_get:
+            parameters.append(f"get_{i}")
+            body.append(f"    v = get_{i}(row)")
+        else:
+            body.append(f"    v = row.{attribute}")
+        parameters.append(f"complete_{i}")
+        if passes is not None:
+            body.append(f"    if {passes}: s_{i} = v")
+            body.append(f"    elif v.__class__ in NA: s_{i} = complete_{i}(v)")
+        else:
+            body.append(f"    if v.__class__ in NA: s_{i} = complete_{i}(v)")
+        body.append(f"    else: s_{i} = checked(v, complete_{i})")
+        out.append(f"{response_key!r}: s_{i}")
+    body.append("    return {" + ", ".join(out) + "}")
+    # A row without an attribute its type declares: graphql-core reports it at the field.
+    body.append("   except AttributeError: raise Fallback from None")
+    body.append("  return complete_object")
+    source = f"def factory({', '.join(parameters)}):\n" + "\n".join(body)
+    namespace: dict[str, Any] = {"Fallback": Fallback, "NA": _NEVER_AWAITABLE, "checked": _checked}
+    # Our own source, from names the schema defines (response keys and attribute names are identifiers).
+    exec(compile(source, "<fast completion>", "exec"), namespace)  # noqa: S102
+    return namespace["factory"]
+
+
+def _checked(value: Any, complete: Complete) -> Any:
+    """complete(value), unless value is an awaitable: then graphql-core completes the object."""
+    if is_awaitable(value):
+        _abandon(value)
+    _learn_never_awaitable(value.__class__)
+    return complete(value)
+
+
+def _learn_never_awaitable(cls: type) -> None:
+    """Remember a class (a row's, a connection's) whose instances are never awaitable.
+
+    Python awaits through the type (its __await__), and coroutines and
+    generators are the only others graphql-core's is_awaitable accepts, so the
+    answer holds for every instance; the set grows to the classes rows and
+    resolvers return, and each object's value then costs one set look-up
+    instead of is_awaitable's several checks.
+    """
+    if not issubclass(cls, (CoroutineType, GeneratorType)) and not hasattr(cls, "__await__"):
+        _NEVER_AWAITABLE.add(cls)
+
+
+#: graphql-core's serializers that return a value of these classes unchanged (ints only within 32 bits).
+_UNCHANGED = {
+    serialize_string: "v.__class__ is str",
+    serialize_id: "v.__class__ is str",
+    serialize_boolean: "v.__class__ is bool",
+    serialize_int: "(v.__class__ is int and -2147483648 <= v <= 2147483647)",
+}
+
+
+def _passes_unchanged(type_: GraphQLOutputType) -> str | None:
+    named = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    if isinstance(named, GraphQLScalarType) and not isinstance(named, GraphQLEnumType):
+        return _UNCHANGED.get(named.serialize)
+    return None
+
+
+#: Classes whose instances is_awaitable need not inspect (it costs several isinstance checks): the values
+#: rows hold, and the classes of rows and resolvers' results as they are met (_learn_never_awaitable).
+_NEVER_AWAITABLE: set[type] = {str, int, bool, float, type(None), Decimal, date, datetime, list, tuple, dict}
 
 
 def _leaf_completer(type_: GraphQLOutputType) -> Complete | None:
