@@ -258,18 +258,15 @@ async def count_claims(pool: asyncpg.Pool, *, visible: list[str] | None, where: 
     return await pool.fetchval(f"SELECT count(*) FROM claims.claims c {q.where_sql}", *q.args)
 
 
-async def claim_pages_by_member(pool: asyncpg.Pool, *, keys: Sequence[tuple[str, int, int | None]],
-                                visible: list[str] | None) -> list[RowPage]:
-    """For each (member id, limit, before id): a page of the member's claims, newest first, in one statement."""
-    q = Query()
+def _claim_pages_sql(q: Query, keys: Sequence[tuple[str, int, int | None]], visible: list[str] | None) -> str:
+    """The rows of each key's page (ord: the key's position from 1; rank: the row's from 1; lim: the key's limit)."""
     member_ids = q.arg([k[0] for k in keys])
     limits = q.arg([k[1] for k in keys])
     befores = q.arg([k[2] for k in keys])
     _visible(q, visible, "c.organization_id", keyed=True)
     extra = (" AND " + " AND ".join(q.conditions)) if q.conditions else ""
     cols = ", ".join("c." + c.strip() for c in _CLAIM_COLUMNS.split(","))
-    rows = await pool.fetch(
-        f"""SELECT * FROM (
+    return f"""SELECT * FROM (
               SELECT k.ord, {cols},
                      count(*) OVER (PARTITION BY k.ord) AS total,
                      sum(CASE WHEN k.before_id IS NULL OR c.id < k.before_id THEN 1 ELSE 0 END)
@@ -278,14 +275,57 @@ async def claim_pages_by_member(pool: asyncpg.Pool, *, keys: Sequence[tuple[str,
               FROM unnest({member_ids}::text[], {limits}::int[], {befores}::bigint[]) WITH ORDINALITY
                    AS k(member_id, lim, before_id, ord)
               JOIN claims.claims c ON c.member_id = k.member_id{extra}
-            ) t WHERE after_cursor AND rank <= lim ORDER BY ord, id DESC""",
-        *q.args)
+            ) t WHERE after_cursor AND rank <= lim"""
+
+
+async def claim_pages_by_member(pool: asyncpg.Pool, *, keys: Sequence[tuple[str, int, int | None]],
+                                visible: list[str] | None) -> list[RowPage]:
+    """For each (member id, limit, before id): a page of the member's claims, newest first, in one statement."""
+    q = Query()
+    rows = await pool.fetch(f"{_claim_pages_sql(q, keys, visible)} ORDER BY ord, id DESC", *q.args)
     pages: list[list] = [[] for _ in keys]
     totals = [0] * len(keys)
     for r in rows:
         pages[r["ord"] - 1].append(claim_row(r))
         totals[r["ord"] - 1] = r["total"]
     return [RowPage(p, t) for p, t in zip(pages, totals)]
+
+
+async def claim_pages_with_lines_by_member(
+        pool: asyncpg.Pool, *, keys: Sequence[tuple[str, int, int | None]],
+        visible: list[str] | None) -> tuple[list[RowPage], dict[int, list[ClaimLineRow]]]:
+    """claim_pages_by_member, and the lines of every claim a page shows, in the same statement.
+
+    A page is fetched one row longer than it shows (the extra row says there
+    is a next page); that row's lines are not read, and it gets no entry in
+    the lines returned. A shown claim without lines gets an empty list.
+    """
+    q = Query()
+    rows = await pool.fetch(
+        f"""SELECT p.*, l.line_no, l.enrollment_id, l.plan_code AS line_plan_code, l.benefit, l.amount, l.days,
+                   l.note
+            FROM ({_claim_pages_sql(q, keys, visible)}) p
+            LEFT JOIN claims.claim_lines l ON l.claim_id = p.id AND p.rank < p.lim
+            ORDER BY p.ord, p.id DESC, l.line_no""", *q.args)
+    pages: list[list] = [[] for _ in keys]
+    totals = [0] * len(keys)
+    lines: dict[int, list[ClaimLineRow]] = {}
+    group = None
+    collecting: list[ClaimLineRow] | None = None
+    for r in rows:
+        ord_, claim_id = r["ord"] - 1, r["id"]
+        if (ord_, claim_id) != group:  # a claim's first row: the claim itself
+            group = (ord_, claim_id)
+            pages[ord_].append(claim_row(r))
+            totals[ord_] = r["total"]
+            # Two keys may show the same claim (one member, two page sizes): its lines are read once.
+            collecting = None
+            if r["rank"] < r["lim"] and claim_id not in lines:
+                collecting = lines[claim_id] = []
+        if collecting is not None and r["line_no"] is not None:
+            collecting.append(ClaimLineRow(claim_id, r["line_no"], r["enrollment_id"], r["line_plan_code"],
+                                           r["benefit"], r["amount"], r["days"], r["note"]))
+    return [RowPage(p, t) for p, t in zip(pages, totals)], lines
 
 
 async def lines_by_claim_ids(pool: asyncpg.Pool, *, claim_ids: Sequence[int]) -> list[ClaimLineRow]:
@@ -360,6 +400,32 @@ class ClaimsByMemberIdLoader(_VisibleLoader):
         for page in pages:
             for row in page.rows:
                 self.by_id.prime(str(row.id), row)
+        return pages
+
+
+class ClaimsWithLinesByMemberIdLoader(_VisibleLoader):
+    """Member.claims' pages with their claims' lines, in one statement (claim_pages_with_lines_by_member).
+
+    The prefetch (schema/prefetch.py) loads through this loader when a
+    page's claims select their lines: the pages land in `pages` and the
+    lines in `lines`, as if each had run its own statement, so Member.claims
+    and Claim.lines read them as ever, and the lines cost no round trip of
+    their own.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, visible: VisibleIds, pages: ClaimsByMemberIdLoader,
+                 lines: ClaimLinesByClaimIdLoader) -> None:
+        super().__init__(pool, visible)
+        self.pages, self.lines = pages, lines
+
+    async def batch_load_fn(self, keys: list[tuple[str, int, int | None]]) -> list[RowPage]:
+        pages, lines = await claim_pages_with_lines_by_member(self.pool, keys=keys, visible=await self.visible())
+        prime_values(self.pages, dict(zip(keys, pages)))
+        prime_values(self.lines, lines)
+        by_id = self.pages.by_id
+        for page in pages:
+            for row in page.rows:
+                by_id.prime(str(row.id), row)
         return pages
 
 

@@ -144,6 +144,12 @@ class Loaders:
     def claim_lines_by_claim_id(self) -> claims.ClaimLinesByClaimIdLoader:
         return self._made(claims.ClaimLinesByClaimIdLoader(self.databases.planned_once("claims")))
 
+    @cached_property
+    def claims_with_lines_by_member_id(self) -> claims.ClaimsWithLinesByMemberIdLoader:
+        return self._made(claims.ClaimsWithLinesByMemberIdLoader(
+            self.databases.planned_once("claims"), self.visible_organization_ids,
+            pages=self.claims_by_member_id, lines=self.claim_lines_by_claim_id))
+
     # ------------------------------------------------------------------ contracts source
 
     @cached_property
