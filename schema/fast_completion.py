@@ -116,7 +116,7 @@ class FastCompletionExecutionContext(StrawberryGraphQLCoreExecutionContext):
             get = self._getter(return_type, field_def, sub_details, response_key)
             attribute = get if isinstance(get, str) else None
             fields.append(_Field(response_key, attribute=attribute, get=None if attribute else get, complete=complete,
-                                 passes=_passes_unchanged(field_def.type)))
+                                 fast=_fast_serialization(field_def.type)))
         return _generated(fields, return_type.is_type_of)
 
     def _getter(self, parent: GraphQLObjectType, field_def: Any, sub_details: Any,
@@ -247,7 +247,7 @@ class _Field:
     attribute: str | None = None  # read inline as row.<attribute>
     get: Callable[[Any], Any] | None = None  # else: a function of the row
     complete: Complete | None = None
-    passes: str | None = None  # a condition on `v` under which the completed value is v itself
+    fast: tuple[tuple[str, str], ...] = ()  # (condition on `v`, the completed value then), tried in order
 
 
 def _generated(fields: list[_Field], is_type_of: Callable[..., Any] | None) -> Complete:
@@ -257,13 +257,13 @@ def _generated(fields: list[_Field], is_type_of: Callable[..., Any] | None) -> C
     unpacking, a call to read the attribute, a call to complete it and one
     to serialize it: most of the time the staff list (W2) spent completing.
     Generated code reads each attribute inline, and a string, id, boolean or
-    int that serializes to itself (graphql-core's own rules) is taken as is.
+    int that serializes to itself, and an int id, are written inline (graphql-core's own rules).
     The code depends only on the selection's shape: it is generated and
     compiled once per shape (_factory), and each request only binds it to
     its own getters and completers.
     """
     shape = (is_type_of is not None,
-             tuple((f.response_key, f.constant, f.attribute, f.get is not None, f.passes) for f in fields))
+             tuple((f.response_key, f.constant, f.attribute, f.get is not None, f.fast) for f in fields))
     bound = [is_type_of] if is_type_of is not None else []
     for field in fields:
         if field.constant is None:
@@ -280,7 +280,7 @@ def _factory(shape: tuple) -> Callable[..., Complete]:
         # Our types' is_type_of only looks at the row's class; graphql-core's path reports a mismatch.
         body.append("    if is_type_of(row, None) is not True: raise Fallback")
     out = []
-    for i, (response_key, constant, attribute, has_get, passes) in enumerate(fields):
+    for i, (response_key, constant, attribute, has_get, fast) in enumerate(fields):
         if constant is not None:
             out.append(f"{response_key!r}: {constant!r}")
             continue
@@ -290,11 +290,11 @@ def _factory(shape: tuple) -> Callable[..., Complete]:
         else:
             body.append(f"    v = row.{attribute}")
         parameters.append(f"complete_{i}")
-        if passes is not None:
-            body.append(f"    if {passes}: s_{i} = v")
-            body.append(f"    elif v.__class__ in NA: s_{i} = complete_{i}(v)")
-        else:
-            body.append(f"    if v.__class__ in NA: s_{i} = complete_{i}(v)")
+        branch = "if"
+        for condition, value in fast:
+            body.append(f"    {branch} {condition}: s_{i} = {value}")
+            branch = "elif"
+        body.append(f"    {branch} v.__class__ in NA: s_{i} = complete_{i}(v)")
         body.append(f"    else: s_{i} = checked(v, complete_{i})")
         out.append(f"{response_key!r}: s_{i}")
     body.append("    return {" + ", ".join(out) + "}")
@@ -329,20 +329,20 @@ def _learn_never_awaitable(cls: type) -> None:
         _NEVER_AWAITABLE.add(cls)
 
 
-#: graphql-core's serializers that return a value of these classes unchanged (ints only within 32 bits).
-_UNCHANGED = {
-    serialize_string: "v.__class__ is str",
-    serialize_id: "v.__class__ is str",
-    serialize_boolean: "v.__class__ is bool",
-    serialize_int: "(v.__class__ is int and -2147483648 <= v <= 2147483647)",
+#: What graphql-core's serializers return for the classes rows hold, written inline (ints only within 32 bits).
+_FAST_SERIALIZATION: dict[Callable[[Any], Any], tuple[tuple[str, str], ...]] = {
+    serialize_string: (("v.__class__ is str", "v"),),
+    serialize_id: (("v.__class__ is str", "v"), ("v.__class__ is int", "str(v)")),
+    serialize_boolean: (("v.__class__ is bool", "v"),),
+    serialize_int: (("(v.__class__ is int and -2147483648 <= v <= 2147483647)", "v"),),
 }
 
 
-def _passes_unchanged(type_: GraphQLOutputType) -> str | None:
+def _fast_serialization(type_: GraphQLOutputType) -> tuple[tuple[str, str], ...]:
     named = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
     if isinstance(named, GraphQLScalarType) and not isinstance(named, GraphQLEnumType):
-        return _UNCHANGED.get(named.serialize)
-    return None
+        return _FAST_SERIALIZATION.get(named.serialize, ())
+    return ()
 
 
 #: Classes whose instances is_awaitable need not inspect (it costs several isinstance checks): the values
