@@ -99,6 +99,14 @@ class GatewayGraphQL(GraphQL):
         # Text, not bytes: WebSocket clients of graphql-transport-ws expect text frames.
         return orjson.dumps(data).decode()
 
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        # strawberry's own, with orjson's bytes as the body: encode_json's text would be decoded from
+        # UTF-8 only for Starlette to encode it again (a staff list is ~50 kB, much of it Chinese).
+        response = Response(orjson.dumps(response_data), status_code=sub_response.status_code or 200,
+                            media_type="application/json", background=sub_response.background)
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response
+
 
 def graphql_routes(state: "AppState", schema: BaseSchema | None = None) -> list[BaseRoute]:
     """/graphql over HTTP and WebSocket, plus the IDE's assets when web/ide.py exists."""
