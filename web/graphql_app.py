@@ -101,7 +101,7 @@ class GatewayGraphQL(GraphQL):
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         # strawberry's own, with orjson's bytes as the body: encode_json's text would be decoded from
-        # UTF-8 only for Starlette to encode it again (a staff list is ~50 kB, much of it Chinese).
+        # UTF-8 only for Starlette to encode it again (a staff list is ~23 kB, much of it Chinese).
         response = Response(orjson.dumps(response_data), status_code=sub_response.status_code or 200,
                             media_type="application/json", background=sub_response.background)
         response.headers.raw.extend(sub_response.headers.raw)
