@@ -4,7 +4,7 @@ sources/claims.py (claim_pages_with_lines_by_member) joins the lines of the
 claims a page shows; schema/prefetch.py uses it when the claims select
 `lines`. The answers must be those of reading the lines apart (the root
 `claims` list still does), through page sizes, cursors and two pages of
-one member in one request, with one claims statement fewer.
+one member in one request and a district key's visibility, with one claims statement fewer.
 """
 from __future__ import annotations
 
@@ -103,3 +103,23 @@ async def test_two_pages_of_one_member_in_one_request_and_the_next_page(
     assert [n["id"] for n in after] == [n["id"] for n in three[1:]]
     assert any(n["lines"] for n in three[1:2] + after[:1]), "the second claim must have lines to tell"
 
+
+
+async def test_a_district_key_sees_only_its_claims_and_their_lines(client: Gql, claims_with_lines: str) -> None:
+    # m05 (under g1, in d1) moved from d2's g2: its oldest claim was filed there and stays d2's.
+    conn = client.state.databases.claims
+    moved = await conn.fetchval(
+        "SELECT id FROM claims.claims WHERE member_id = 'm05' ORDER BY id LIMIT 1")
+    await conn.execute("UPDATE claims.claims SET organization_id = 'g2' WHERE id = $1", moved)
+    city = claims_with_lines
+    apart = await _lines_read_apart(client, city)
+    district = await make_key(client.state.databases.members, org="d1", scopes=["members:read", "claims:read"])
+    query = """{ member(id: "m05") { claims(first: 10) { totalCount
+        edges { node { id lines { benefit amount planCode } } } } } }"""
+    seen = (await client.data(query, key=district))["member"]["claims"]
+    everything = (await client.data(query, key=city))["member"]["claims"]
+    assert everything["totalCount"] == 5 and str(moved) in [e["node"]["id"] for e in everything["edges"]]
+    assert seen["totalCount"] == 4
+    assert [e["node"]["id"] for e in seen["edges"]] == [e["node"]["id"] for e in everything["edges"]
+                                                      if e["node"]["id"] != str(moved)]
+    assert all(e["node"]["lines"] == apart[e["node"]["id"]] for e in seen["edges"])
