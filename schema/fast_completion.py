@@ -14,6 +14,7 @@ graphql-core would have produced for an object whose fields all succeed.
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -52,6 +53,10 @@ class Fallback(Exception):
 
 _NO_PLAN = object()
 
+#: Objects a compiled plan handed back to graphql-core, by type: errors and FORBIDDEN
+#: fields do; a hot shape that does is slow. Tests assert the staff list keeps it at 0.
+fallbacks: Counter[str] = Counter()
+
 
 def _abandon(value: Any) -> None:
     if inspect.iscoroutine(value):
@@ -73,7 +78,7 @@ class FastCompletionExecutionContext(StrawberryGraphQLCoreExecutionContext):
             try:
                 return plan(result)
             except Fallback:
-                pass  # completed below, the ordinary way
+                fallbacks[return_type.name] += 1  # completed below, the ordinary way
         return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
 
     def build_response(self, *args: Any, **kwargs: Any) -> Any:
