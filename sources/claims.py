@@ -22,20 +22,11 @@ from sources.observability import TracedLoader
 
 from sources.members import RowPage
 from sources.sql import Query
-from sources.rows import row_class
+from sources.rows import qualified, row_class, select_list, width
 
 #: Returns the visible organization ids, or None when the viewer sees all.
 VisibleIds = Callable[[], Awaitable[list[str] | None]]
 
-_CLAIM_COLUMNS = ("id, member_id, organization_id, kind, status, rejection_reason, settlement_id, accident_date, "
-                  "disability_grade, assessment_ref, total_payout, submitted_at, decided_at, paid_at, payment_ref, "
-                  "review_note")
-# An enrolment is ACTIVE on the days of its coverage (RULES.md), EXPIRED after;
-# "today" is the city's.
-_ENROLLMENT_COLUMNS = """id, member_id, organization_id, plan_code, coverage_start, coverage_end, premium_paid,
-    CASE WHEN cancelled THEN 'CANCELLED'
-         WHEN coverage_end < (now() AT TIME ZONE 'Asia/Shanghai')::date THEN 'EXPIRED'
-         ELSE 'ACTIVE' END AS status"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +88,22 @@ class ClaimLineRow:
     note: str | None
 
 
+_CLAIM_COLUMNS = select_list(ClaimRow, "id, member_id, organization_id, kind, status, rejection_reason, "
+                                       "settlement_id, accident_date, disability_grade, assessment_ref, total_payout, "
+                                       "submitted_at, decided_at, paid_at, payment_ref, review_note")
+# An enrolment is ACTIVE on the days of its coverage (RULES.md), EXPIRED after;
+# "today" is the city's.
+_ENROLLMENT_COLUMNS = select_list(EnrollmentRow, """id, member_id, organization_id, plan_code, coverage_start,
+    coverage_end, premium_paid,
+    CASE WHEN cancelled THEN 'CANCELLED'
+         WHEN coverage_end < (now() AT TIME ZONE 'Asia/Shanghai')::date THEN 'EXPIRED'
+         ELSE 'ACTIVE' END AS status""")
+_LINE_COLUMNS = select_list(ClaimLineRow, "claim_id, line_no, enrollment_id, plan_code, benefit, amount, days, note")
+#: A claim's lines beside the claim's own columns: named apart from them.
+_JOINED_LINE_COLUMNS = ", ".join(f"l.{c.strip()} AS line_{c.strip()}" for c in _LINE_COLUMNS.split(","))
+_CLAIM_WIDTH, _ENROLLMENT_WIDTH, _LINE_WIDTH = width(ClaimRow), width(EnrollmentRow), width(ClaimLineRow)
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimQuery:
     """ClaimFilter, as the source applies it; dates are Asia/Shanghai calendar days, inclusive."""
@@ -111,22 +118,20 @@ class ClaimQuery:
     submitted_to: date | None = None
 
 
-def claim_row(row: asyncpg.Record) -> ClaimRow:
-    """A ClaimRow from a record holding claims.claims' columns."""
-    return ClaimRow(row["id"], row["member_id"], row["organization_id"], row["kind"], row["status"],
-                    row["rejection_reason"], row["settlement_id"], row["accident_date"], row["disability_grade"],
-                    row["assessment_ref"], row["total_payout"], row["submitted_at"], row["decided_at"],
-                    row["paid_at"], row["payment_ref"], row["review_note"])
+# Rows from record slices: each statement selects a class's columns (the lists
+# above, checked against the class) from `start` on (sources/rows.py says why).
+
+def claim_row(row: asyncpg.Record, start: int = 0) -> ClaimRow:
+    """A ClaimRow from a record holding _CLAIM_COLUMNS from `start` on."""
+    return ClaimRow(*row[start:start + _CLAIM_WIDTH])
 
 
-def _enrollment(row: asyncpg.Record) -> EnrollmentRow:
-    return EnrollmentRow(row["id"], row["member_id"], row["organization_id"], row["plan_code"],
-                         row["coverage_start"], row["coverage_end"], row["premium_paid"], row["status"])
+def _enrollment(row: asyncpg.Record, start: int = 0) -> EnrollmentRow:
+    return EnrollmentRow(*row[start:start + _ENROLLMENT_WIDTH])
 
 
-def _line(row: asyncpg.Record) -> ClaimLineRow:
-    return ClaimLineRow(row["claim_id"], row["line_no"], row["enrollment_id"], row["plan_code"], row["benefit"],
-                        row["amount"], row["days"], row["note"])
+def _line(row: asyncpg.Record, start: int = 0) -> ClaimLineRow:
+    return ClaimLineRow(*row[start:start + _LINE_WIDTH])
 
 
 def _visible(q: Query, visible: list[str] | None, column: str = "organization_id", *, keyed: bool = False) -> None:
@@ -245,7 +250,7 @@ async def list_claims(pool: asyncpg.Pool, *, visible: list[str] | None, where: C
     _visible(q, visible, "c.organization_id")
     if before_id is not None:
         q.where(f"c.id < {q.arg(before_id)}")
-    cols = ", ".join("c." + c.strip() for c in _CLAIM_COLUMNS.split(","))
+    cols = qualified(_CLAIM_COLUMNS, "c")
     rows = await pool.fetch(
         f"SELECT {cols} FROM claims.claims c {q.where_sql} ORDER BY c.id DESC LIMIT {q.arg(limit)}", *q.args)
     return [claim_row(r) for r in rows]
@@ -265,7 +270,7 @@ def _claim_pages_sql(q: Query, keys: Sequence[tuple[str, int, int | None]], visi
     befores = q.arg([k[2] for k in keys])
     _visible(q, visible, "c.organization_id", keyed=True)
     extra = (" AND " + " AND ".join(q.conditions)) if q.conditions else ""
-    cols = ", ".join("c." + c.strip() for c in _CLAIM_COLUMNS.split(","))
+    cols = qualified(_CLAIM_COLUMNS, "c")
     return f"""SELECT * FROM (
               SELECT k.ord, {cols},
                      count(*) OVER (PARTITION BY k.ord) AS total,
@@ -286,7 +291,7 @@ async def claim_pages_by_member(pool: asyncpg.Pool, *, keys: Sequence[tuple[str,
     pages: list[list] = [[] for _ in keys]
     totals = [0] * len(keys)
     for r in rows:
-        pages[r["ord"] - 1].append(claim_row(r))
+        pages[r["ord"] - 1].append(claim_row(r, 1))  # after k.ord
         totals[r["ord"] - 1] = r["total"]
     return [RowPage(p, t) for p, t in zip(pages, totals)]
 
@@ -301,38 +306,37 @@ async def claim_pages_with_lines_by_member(
     the lines returned. A shown claim without lines gets an empty list.
     """
     q = Query()
+    # The line's columns first (null when the claim has none), then the page's: k.ord, then the claim's.
     rows = await pool.fetch(
-        f"""SELECT p.*, l.line_no, l.enrollment_id, l.plan_code AS line_plan_code, l.benefit, l.amount, l.days,
-                   l.note
+        f"""SELECT {_JOINED_LINE_COLUMNS}, p.*
             FROM ({_claim_pages_sql(q, keys, visible)}) p
             LEFT JOIN claims.claim_lines l ON l.claim_id = p.id AND p.rank < p.lim
             ORDER BY p.ord, p.id DESC, l.line_no""", *q.args)
+    ord_at, claim_at = _LINE_WIDTH, _LINE_WIDTH + 1
     pages: list[list] = [[] for _ in keys]
     totals = [0] * len(keys)
     lines: dict[int, list[ClaimLineRow]] = {}
     group = None
     collecting: list[ClaimLineRow] | None = None
     for r in rows:
-        ord_, claim_id = r["ord"] - 1, r["id"]
+        ord_, claim_id = r[ord_at] - 1, r[claim_at]
         if (ord_, claim_id) != group:  # a claim's first row: the claim itself
             group = (ord_, claim_id)
-            pages[ord_].append(claim_row(r))
+            pages[ord_].append(claim_row(r, claim_at))
             totals[ord_] = r["total"]
             # Two keys may show the same claim (one member, two page sizes): its lines are read once.
             collecting = None
             if r["rank"] < r["lim"] and claim_id not in lines:
                 collecting = lines[claim_id] = []
-        if collecting is not None and r["line_no"] is not None:
-            collecting.append(ClaimLineRow(claim_id, r["line_no"], r["enrollment_id"], r["line_plan_code"],
-                                           r["benefit"], r["amount"], r["days"], r["note"]))
+        if collecting is not None and r[0] is not None:
+            collecting.append(_line(r))
     return [RowPage(p, t) for p, t in zip(pages, totals)], lines
 
 
 async def lines_by_claim_ids(pool: asyncpg.Pool, *, claim_ids: Sequence[int]) -> list[ClaimLineRow]:
     """Lines of claims the caller already holds (hence already visible), in line order."""
     rows = await pool.fetch(
-        """SELECT claim_id, line_no, enrollment_id, plan_code, benefit, amount, days, note
-           FROM claims.claim_lines WHERE claim_id = ANY($1::bigint[]) ORDER BY claim_id, line_no""", list(claim_ids))
+        f"""SELECT {_LINE_COLUMNS} FROM claims.claim_lines WHERE claim_id = ANY($1::bigint[]) ORDER BY claim_id, line_no""", list(claim_ids))
     return [_line(r) for r in rows]
 
 

@@ -18,12 +18,8 @@ from sources.observability import TracedLoader
 
 from sources.sql import Query
 from sources.viewer import Viewer
-from sources.rows import row_class
+from sources.rows import qualified, row_class, select_list, width
 
-_ORG_COLUMNS = "id, name, level, parent_id, path"
-_EMPLOYER_COLUMNS = "id, name, credit_code, industry, organization_id"
-_MEMBER_COLUMNS = ("id, name, gender, birth_date, national_id, phone, employment_type, employer_id, "
-                   "organization_id, joined_on")
 
 
 @row_class
@@ -58,6 +54,13 @@ class MemberRow:
     joined_on: date
 
 
+_ORG_COLUMNS = select_list(OrganizationRow, "id, name, level, parent_id, path")
+_EMPLOYER_COLUMNS = select_list(EmployerRow, "id, name, credit_code, industry, organization_id")
+_MEMBER_COLUMNS = select_list(MemberRow, "id, name, gender, birth_date, national_id, phone, employment_type, "
+                                         "employer_id, organization_id, joined_on")
+_ORG_WIDTH, _EMPLOYER_WIDTH, _MEMBER_WIDTH = width(OrganizationRow), width(EmployerRow), width(MemberRow)
+
+
 @dataclass(frozen=True, slots=True)
 class MemberQuery:
     """MemberFilter, as the source applies it."""
@@ -69,17 +72,19 @@ class MemberQuery:
     employment_type: str | None = None
 
 
-def _org(row: asyncpg.Record) -> OrganizationRow:
-    return OrganizationRow(row["id"], row["name"], row["level"], row["parent_id"], row["path"])
+# Rows from record slices: each statement selects a class's columns (the lists
+# above, checked against the class) from `start` on (sources/rows.py says why).
+
+def _org(row: asyncpg.Record, start: int = 0) -> OrganizationRow:
+    return OrganizationRow(*row[start:start + _ORG_WIDTH])
 
 
-def _employer(row: asyncpg.Record) -> EmployerRow:
-    return EmployerRow(row["id"], row["name"], row["credit_code"], row["industry"], row["organization_id"])
+def _employer(row: asyncpg.Record, start: int = 0) -> EmployerRow:
+    return EmployerRow(*row[start:start + _EMPLOYER_WIDTH])
 
 
-def _member(row: asyncpg.Record) -> MemberRow:
-    return MemberRow(row["id"], row["name"], row["gender"], row["birth_date"], row["national_id"], row["phone"],
-                     row["employment_type"], row["employer_id"], row["organization_id"], row["joined_on"])
+def _member(row: asyncpg.Record, start: int = 0) -> MemberRow:
+    return MemberRow(*row[start:start + _MEMBER_WIDTH])
 
 
 def _visible_orgs(q: Query, viewer: Viewer, column: str) -> None:
@@ -198,9 +203,9 @@ class MemberPage:
     total: int | None  # None: not counted in this statement
 
 
-_LINK_COLUMNS = (", e.name AS e_name, e.credit_code AS e_credit_code, e.industry AS e_industry,"
-                 " e.organization_id AS e_organization_id, o.name AS o_name, o.level AS o_level,"
-                 " o.parent_id AS o_parent_id, o.path AS o_path")
+#: A member's employer and organization, after the member's own columns (_links reads them there).
+_LINK_COLUMNS = "".join(f", {t}.{c.strip()} AS {t}_{c.strip()}"
+                        for t, columns in (("e", _EMPLOYER_COLUMNS), ("o", _ORG_COLUMNS)) for c in columns.split(","))
 _LINK_JOINS = (" JOIN members.employers e ON e.id = m.employer_id"
                " JOIN members.organizations o ON o.id = m.organization_id")
 
@@ -287,7 +292,7 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
             size = _estimated_size(viewer, where)
     total_sql = _counted_total_sql(q, viewer, where) if with_total else None
     size_sql = _visible_subtree_size_sql(q, viewer, where.organization_id) if scope is not None else None
-    member_columns = ", ".join("m." + c.strip() for c in _MEMBER_COLUMNS.split(","))
+    member_columns = qualified(_MEMBER_COLUMNS, "m")
     if size is not None and size <= SMALL_SUBTREE:
         page_sql = _small_subtree_page(q, viewer, where, scope, limit, after_id, member_columns)
     else:
@@ -303,7 +308,7 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
                        + [f"({size_sql}) AS scope_size"] * (size_sql is not None)) or "NULL AS nothing"
     links = (" LEFT JOIN members.employers e ON e.id = m.employer_id"
              " LEFT JOIN members.organizations o ON o.id = m.organization_id") if with_links else ""
-    rows = await pool.fetch(f"SELECT m.*, n.*{_LINK_COLUMNS if with_links else ''} FROM (SELECT {counts}) n"
+    rows = await pool.fetch(f"SELECT m.*{_LINK_COLUMNS if with_links else ''}, n.* FROM (SELECT {counts}) n"
                             f" LEFT JOIN LATERAL ({page_sql}) m ON true{links} ORDER BY m.id", *q.args)
     if size_sql is not None:
         if len(_subtree_sizes) >= _SUBTREE_SIZES_KEPT:
@@ -342,11 +347,12 @@ def _links(rows: Sequence[asyncpg.Record]) -> tuple[dict[str, EmployerRow], dict
     """The employers and organizations joined to member rows by _LINK_COLUMNS and _LINK_JOINS."""
     employers: dict[str, EmployerRow] = {}
     organizations: dict[str, OrganizationRow] = {}
+    employer_at, organization_at = _MEMBER_WIDTH, _MEMBER_WIDTH + _EMPLOYER_WIDTH
     for r in rows:
-        employers[r["employer_id"]] = EmployerRow(r["employer_id"], r["e_name"], r["e_credit_code"],
-                                                  r["e_industry"], r["e_organization_id"])
-        organizations[r["organization_id"]] = OrganizationRow(r["organization_id"], r["o_name"], r["o_level"],
-                                                              r["o_parent_id"], r["o_path"])
+        if r[employer_at] not in employers:  # a page's members share employers and organizations
+            employers[r[employer_at]] = _employer(r, employer_at)
+        if r[organization_at] not in organizations:
+            organizations[r[organization_at]] = _org(r, organization_at)
     return employers, organizations
 
 
@@ -355,7 +361,7 @@ async def members_with_links_by_ids(pool: asyncpg.Pool, *, ids: Sequence[str], v
     q = Query()
     q.where(f"m.id = ANY({q.arg(list(ids))}::text[])")
     _visible_orgs(q, viewer, "m.organization_id")
-    columns = ", ".join("m." + c.strip() for c in _MEMBER_COLUMNS.split(","))
+    columns = qualified(_MEMBER_COLUMNS, "m")
     rows = await pool.fetch(f"SELECT {columns}{_LINK_COLUMNS} FROM members.members m{_LINK_JOINS} {q.where_sql}",
                             *q.args)
     employers, organizations = _links(rows)
@@ -425,7 +431,7 @@ async def member_pages_by_organization(pool: asyncpg.Pool, *, keys: Sequence[tup
     # Per key: total over all its rows, rank over the rows after its cursor.
     rows = await pool.fetch(
         f"""SELECT * FROM (
-              SELECT k.ord, {', '.join('m.' + c.strip() for c in _MEMBER_COLUMNS.split(','))},
+              SELECT k.ord, {qualified(_MEMBER_COLUMNS, "m")},
                      count(*) OVER (PARTITION BY k.ord) AS total,
                      sum(CASE WHEN k.after_id IS NULL OR m.id > k.after_id THEN 1 ELSE 0 END)
                          OVER (PARTITION BY k.ord ORDER BY m.id ROWS UNBOUNDED PRECEDING) AS rank,
@@ -435,7 +441,7 @@ async def member_pages_by_organization(pool: asyncpg.Pool, *, keys: Sequence[tup
               JOIN members.members m ON m.organization_id = k.org_id{extra}
             ) t WHERE after_cursor AND rank <= lim ORDER BY ord, id""",
         *q.args)
-    return _pages(rows, len(keys), _member)
+    return _pages(rows, len(keys), lambda r: _member(r, 1))  # after k.ord
 
 
 def _pages(rows: list[asyncpg.Record], n: int, make) -> list[RowPage]:
