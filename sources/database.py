@@ -34,6 +34,7 @@ from functools import partial
 
 import asyncpg
 
+from sources.codecs import TEXT_FORMAT_SETTINGS, decode_as_text
 from sources.settings import SOURCES, Settings
 
 #: Statements run in the current request, per source. Set by whoever owns
@@ -146,7 +147,8 @@ class Databases:
                     max_size=most,
                     init=partial(_init_connection, source=source, plan_mode=plan_mode),
                     reset=_keep_session,
-                    server_settings={"application_name": f"union-gateway/{source}", "timezone": "Asia/Shanghai"},
+                    server_settings={"application_name": f"union-gateway/{source}", "timezone": "Asia/Shanghai",
+                                     **TEXT_FORMAT_SETTINGS},
                 )
         return self
 
@@ -158,6 +160,8 @@ class Databases:
 
 
 async def _init_connection(conn: asyncpg.Connection, *, source: str, plan_mode: str) -> None:
+    # First: setting a codec empties asyncpg's cache of introspected types.
+    await decode_as_text(conn)
     # asyncpg introspects array types on their first use on each connection;
     # doing it here keeps those look-ups out of requests (and their counts).
     await conn.fetchval("SELECT 1 FROM unnest($1::text[], $2::int[], $3::bigint[]) LIMIT 0", [], [], [])
