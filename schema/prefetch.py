@@ -74,9 +74,12 @@ class Link:
     children: Callable[[Any, dict[str, Any]], Iterable[Any]] = lambda value, args: () if value is None else (value,)
     scope: str | None = None  # not followed without it: the resolver answers FORBIDDEN
     connection: bool = False  # the children sit under `edges { node }`
-    #: A child field → a loader that reads it with this link, in one statement (and primes both loaders):
-    #: used when the children select that field.
-    joined: dict[str, Callable[[Any], DataLoader]] | None = None
+    #: A loader reading this link's values in one statement with more, from (the request's Loaders,
+    #: the fields its children select, the links followed beside it), or None for `loader`. It
+    #: primes the loaders of what else it read, so their fields find their values there.
+    joined: Callable[[Any, set[str], set[str]], DataLoader | None] | None = None
+    #: Links beside this one whose values `joined` may read: they are followed after it.
+    fills: frozenset[str] = frozenset()
 
 
 def _first(args: dict[str, Any], default: int) -> int | None:
@@ -106,6 +109,12 @@ def claims_page_key(member_id: str, first: int | None, after: str | None) -> tup
     return (member_id, page_size(first) + 1, before[0] if before else None)
 
 
+def _member_claims(loaders: Any, children: set[str], siblings: set[str]) -> DataLoader | None:
+    """A member's claims with their lines and the member's enrolments, as the selection asks: one statement."""
+    lines, enrollments = "lines" in children, "enrollments" in siblings
+    return loaders.member_claims(lines=lines, enrollments=enrollments) if lines or enrollments else None
+
+
 def _today() -> Any:
     return datetime.now(SHANGHAI).date()
 
@@ -119,7 +128,7 @@ LINKS: dict[str, dict[str, Link]] = {
         "claims": Link(lambda l: l.claims_by_member_id,
                        lambda r, a: claims_page_key(r.id, _first(a, 20), a.get("after")), "Claim",
                        children=_page_rows(20), scope=scopes.CLAIMS_READ, connection=True,
-                       joined={"lines": lambda l: l.claims_with_lines_by_member_id}),
+                       joined=_member_claims, fills=frozenset({"enrollments"})),
         "medicalInsurance": Link(lambda l: l.coverage_by_national_id, lambda r, a: (r.national_id, _today()),
                                  "MedicalInsuranceCoverage", scope=scopes.CLAIMS_READ),
     },
@@ -207,13 +216,19 @@ async def prefetch(info: Info, type_name: str, rows: Iterable[Any], selections: 
         selections = [s for f in info.selected_fields for s in f.selections]
     links = LINKS.get(type_name, {})
     viewer = info.context.viewer
-    follows = []
-    for field in _fields(selections, type_name):
-        link = links.get(field.name)
-        if link is not None and (link.scope is None or viewer.has(link.scope)):
-            follows.append(_follow(info, link, rows, field))
-    if follows:
-        await asyncio.gather(*follows)
+    followed = [(field, link) for field in _fields(selections, type_name)
+                if (link := links.get(field.name)) is not None and (link.scope is None or viewer.has(link.scope))]
+    if not followed:
+        return
+    names = {field.name for field, _ in followed}
+    # A link that may read a sibling's values in its own statement goes first; the
+    # sibling then finds them loaded. The N+1 baseline joins nothing, so waits for nothing.
+    later = {n for _, link in followed for n in link.fills} & names if info.context.loaders.batching else set()
+    await asyncio.gather(*(_follow(info, link, rows, field, names) for field, link in followed
+                           if field.name not in later))
+    if later:
+        await asyncio.gather(*(_follow(info, link, rows, field, names) for field, link in followed
+                               if field.name in later))
 
 
 async def connection_prefetch(info: Info, type_name: str, rows: Iterable[Any],
@@ -227,7 +242,7 @@ async def connection_prefetch(info: Info, type_name: str, rows: Iterable[Any],
         await prefetch(info, type_name, rows, _node_selections(field))
 
 
-async def _follow(info: Info, link: Link, rows: list[Any], field: SelectedField) -> None:
+async def _follow(info: Info, link: Link, rows: list[Any], field: SelectedField, siblings: set[str]) -> None:
     loaders = info.context.loaders
     loader = link.loader(loaders)
     if loader is None:
@@ -235,8 +250,7 @@ async def _follow(info: Info, link: Link, rows: list[Any], field: SelectedField)
     # The N+1 baseline (batching off) keeps one statement per link, as a naive schema would.
     if link.joined and loaders.batching:
         child_selections = _node_selections(field) if link.connection else field.selections
-        for name in {f.name for f in _fields(child_selections, link.child_type)} & link.joined.keys():
-            loader = link.joined[name](loaders)
+        loader = link.joined(loaders, {f.name for f in _fields(child_selections, link.child_type)}, siblings) or loader
     args = field.arguments or {}
     try:
         keys = {k for r in rows if (k := link.key(r, args)) is not None}

@@ -7,7 +7,7 @@ visible ids fetched once per request from the members source.
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -296,41 +296,97 @@ async def claim_pages_by_member(pool: asyncpg.Pool, *, keys: Sequence[tuple[str,
     return [RowPage(p, t) for p, t in zip(pages, totals)]
 
 
+@dataclass(frozen=True, slots=True)
+class MemberClaims:
+    """What member_claims read in one statement."""
+
+    pages: list[RowPage]  # one per key
+    lines: dict[int, list[ClaimLineRow]] | None  # by shown claim's id; None: not asked for
+    enrollments: dict[str, list[EnrollmentRow]] | None  # by the keys' member ids; None: not asked for
+    schedule_token: UUID | None  # the plans' version when enrolments were read (None: none read)
+
+
 async def claim_pages_with_lines_by_member(
         pool: asyncpg.Pool, *, keys: Sequence[tuple[str, int, int | None]],
         visible: list[str] | None) -> tuple[list[RowPage], dict[int, list[ClaimLineRow]]]:
-    """claim_pages_by_member, and the lines of every claim a page shows, in the same statement.
+    """claim_pages_by_member, and the lines of every claim a page shows, in the same statement."""
+    found = await member_claims(pool, keys=keys, visible=visible, lines=True, enrollments=False)
+    return found.pages, found.lines
 
+
+#: A member_claims row: an enrolment and the schedule's token, a line, then the page's
+#: columns (_claim_pages_sql: k.ord, the claim's, total, rank, lim, after_cursor).
+#: Each part is NULL on the rows of the others; the names keep them apart.
+_MEMBER_CLAIMS_HEAD = ", ".join([f"NULL AS enrollment_{f}" for f in
+                                 ("id", "member_id", "organization_id", "plan_code", "coverage_start",
+                                  "coverage_end", "premium_paid", "status", "schedule_token")])
+_NO_LINE = ", ".join(f"NULL AS line_{c.strip()}" for c in _LINE_COLUMNS.split(","))
+_PAGE_WIDTH = 1 + _CLAIM_WIDTH + 4
+
+
+async def member_claims(pool: asyncpg.Pool, *, keys: Sequence[tuple[str, int, int | None]],
+                        visible: list[str] | None, lines: bool, enrollments: bool) -> MemberClaims:
+    """For each (member id, limit, before id): a page of the member's claims, newest first; and, when asked
+    for, the lines of every claim a page shows and the members' enrolments. One statement.
+
+    A staff list shows each member's enrolments and last claims with their
+    lines: one round trip instead of three (or two) to the claims source.
     A page is fetched one row longer than it shows (the extra row says there
     is a next page); that row's lines are not read, and it gets no entry in
-    the lines returned. A shown claim without lines gets an empty list.
+    the lines returned. A shown claim without lines gets an empty list, a
+    member without enrolments too.
     """
     q = Query()
-    # The line's columns first (null when the claim has none), then the page's: k.ord, then the claim's.
-    rows = await pool.fetch(
-        f"""SELECT {_JOINED_LINE_COLUMNS}, p.*
-            FROM ({_claim_pages_sql(q, keys, visible)}) p
-            LEFT JOIN claims.claim_lines l ON l.claim_id = p.id AND p.rank < p.lim
-            ORDER BY p.ord, p.id DESC, l.line_no""", *q.args)
-    ord_at, claim_at = _LINE_WIDTH, _LINE_WIDTH + 1
+    pages_sql = _claim_pages_sql(q, keys, visible)
+    member_ids = list(dict.fromkeys(k[0] for k in keys))
+    if lines:
+        claims_part = (f"SELECT {_MEMBER_CLAIMS_HEAD}, {_JOINED_LINE_COLUMNS}, p.* FROM ({pages_sql}) p"
+                       f" LEFT JOIN claims.claim_lines l ON l.claim_id = p.id AND p.rank < p.lim")
+    else:
+        claims_part = f"SELECT {_MEMBER_CLAIMS_HEAD}, {_NO_LINE}, p.* FROM ({pages_sql}) p"
+    sql = claims_part
+    if enrollments:
+        # Typed by the other part: PostgreSQL resolves a UNION's untyped NULLs from its other inputs.
+        eq = Query()
+        eq.args = q.args  # one statement, one numbering of parameters
+        eq.where(f"member_id = ANY({eq.arg(member_ids)}::text[])")
+        _visible(eq, visible, keyed=True)
+        nulls = ", ".join(["NULL"] * (_LINE_WIDTH + _PAGE_WIDTH))
+        sql += (f" UNION ALL SELECT {_ENROLLMENT_COLUMNS}, (SELECT token FROM claims.schedule_version), {nulls}"
+                f" FROM claims.enrollments {eq.where_sql}")
+    # Enrolments (no ord) first, in the order enrollments_by_member_ids gives; then each page's claims.
+    rows = await pool.fetch(f"{sql} ORDER BY ord NULLS FIRST, enrollment_member_id, enrollment_coverage_start,"
+                            " enrollment_id, id DESC, line_line_no", *q.args)
+    token_at, line_at = _ENROLLMENT_WIDTH, _ENROLLMENT_WIDTH + 1
+    ord_at = line_at + _LINE_WIDTH
+    claim_at = ord_at + 1
     pages: list[list] = [[] for _ in keys]
     totals = [0] * len(keys)
-    lines: dict[int, list[ClaimLineRow]] = {}
+    found_lines: dict[int, list[ClaimLineRow]] = {}
+    found_enrollments: dict[str, list[EnrollmentRow]] = {m: [] for m in member_ids}
+    schedule_token = None
     group = None
     collecting: list[ClaimLineRow] | None = None
     for r in rows:
-        ord_, claim_id = r[ord_at] - 1, r[claim_at]
+        ord_ = r[ord_at]
+        if ord_ is None:  # an enrolment's row
+            enrollment = _enrollment(r)
+            found_enrollments[enrollment.member_id].append(enrollment)
+            schedule_token = r[token_at]
+            continue
+        ord_, claim_id = ord_ - 1, r[claim_at]
         if (ord_, claim_id) != group:  # a claim's first row: the claim itself
             group = (ord_, claim_id)
             pages[ord_].append(claim_row(r, claim_at))
             totals[ord_] = r["total"]
             # Two keys may show the same claim (one member, two page sizes): its lines are read once.
             collecting = None
-            if r["rank"] < r["lim"] and claim_id not in lines:
-                collecting = lines[claim_id] = []
-        if collecting is not None and r[0] is not None:
-            collecting.append(_line(r))
-    return [RowPage(p, t) for p, t in zip(pages, totals)], lines
+            if lines and r["rank"] < r["lim"] and claim_id not in found_lines:
+                collecting = found_lines[claim_id] = []
+        if collecting is not None and r[line_at] is not None:
+            collecting.append(_line(r, line_at))
+    return MemberClaims([RowPage(p, t) for p, t in zip(pages, totals)], found_lines if lines else None,
+                        found_enrollments if enrollments else None, schedule_token)
 
 
 async def lines_by_claim_ids(pool: asyncpg.Pool, *, claim_ids: Sequence[int]) -> list[ClaimLineRow]:
@@ -379,10 +435,15 @@ class EnrollmentsByMemberIdLoader(_VisibleLoader):
         rows, schedule_token = await enrollments_by_member_ids(self.pool, member_ids=keys, visible=await self.visible())
         for row in rows:
             out[row.member_id].append(row)
+        self.prime_plans(schedule_token, [rows])
+        return [out[k] for k in keys]
+
+    def prime_plans(self, schedule_token: UUID | None, enrollments: Iterable[list[EnrollmentRow]]) -> None:
+        """The enrolments' plans, into the plan loader, when the schedule read with them is the one known."""
         known = plans_at(schedule_token)
         if known is not None:
-            prime_values(self.plans, {row.plan_code: known[row.plan_code] for row in rows if row.plan_code in known})
-        return [out[k] for k in keys]
+            prime_values(self.plans, {row.plan_code: known[row.plan_code]
+                                      for rows in enrollments for row in rows if row.plan_code in known})
 
 
 class ClaimByIdLoader(_VisibleLoader):
@@ -407,30 +468,39 @@ class ClaimsByMemberIdLoader(_VisibleLoader):
         return pages
 
 
-class ClaimsWithLinesByMemberIdLoader(_VisibleLoader):
-    """Member.claims' pages with their claims' lines, in one statement (claim_pages_with_lines_by_member).
+class MemberClaimsLoader(_VisibleLoader):
+    """Member.claims' pages with, in the same statement, their claims' lines and the members' enrolments
+    (member_claims): each only when given the loader it fills.
 
-    The prefetch (schema/prefetch.py) loads through this loader when a
-    page's claims select their lines: the pages land in `pages` and the
-    lines in `lines`, as if each had run its own statement, so Member.claims
-    and Claim.lines read them as ever, and the lines cost no round trip of
-    their own.
+    The prefetch (schema/prefetch.py) loads through one of these when a
+    member's claims select their lines, or when the member's enrolments are
+    selected beside the claims: the pages land in `pages`, the lines in
+    `lines`, the enrolments in `enrollments` (and their plans in its plan
+    loader), as if each had run its own statement. So Member.claims,
+    Claim.lines and Member.enrollments read them as ever, and the lines and
+    enrolments cost no round trip of their own.
     """
 
-    def __init__(self, pool: asyncpg.Pool, visible: VisibleIds, pages: ClaimsByMemberIdLoader,
-                 lines: ClaimLinesByClaimIdLoader) -> None:
+    def __init__(self, pool: asyncpg.Pool, visible: VisibleIds, pages: ClaimsByMemberIdLoader, *,
+                 lines: ClaimLinesByClaimIdLoader | None = None,
+                 enrollments: EnrollmentsByMemberIdLoader | None = None) -> None:
         super().__init__(pool, visible)
-        self.pages, self.lines = pages, lines
+        self.pages, self.lines, self.enrollments = pages, lines, enrollments
 
     async def batch_load_fn(self, keys: list[tuple[str, int, int | None]]) -> list[RowPage]:
-        pages, lines = await claim_pages_with_lines_by_member(self.pool, keys=keys, visible=await self.visible())
-        prime_values(self.pages, dict(zip(keys, pages)))
-        prime_values(self.lines, lines)
+        found = await member_claims(self.pool, keys=keys, visible=await self.visible(),
+                                    lines=self.lines is not None, enrollments=self.enrollments is not None)
+        prime_values(self.pages, dict(zip(keys, found.pages)))
+        if self.lines is not None:
+            prime_values(self.lines, found.lines)
+        if self.enrollments is not None:
+            prime_values(self.enrollments, found.enrollments)
+            self.enrollments.prime_plans(found.schedule_token, found.enrollments.values())
         by_id = self.pages.by_id
-        for page in pages:
+        for page in found.pages:
             for row in page.rows:
                 by_id.prime(str(row.id), row)
-        return pages
+        return found.pages
 
 
 class ClaimLinesByClaimIdLoader(TracedLoader, DataLoader):

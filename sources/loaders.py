@@ -144,11 +144,20 @@ class Loaders:
     def claim_lines_by_claim_id(self) -> claims.ClaimLinesByClaimIdLoader:
         return self._made(claims.ClaimLinesByClaimIdLoader(self.databases.planned_once("claims")))
 
-    @cached_property
-    def claims_with_lines_by_member_id(self) -> claims.ClaimsWithLinesByMemberIdLoader:
-        return self._made(claims.ClaimsWithLinesByMemberIdLoader(
-            self.databases.planned_once("claims"), self.visible_organization_ids,
-            pages=self.claims_by_member_id, lines=self.claim_lines_by_claim_id))
+    def member_claims(self, *, lines: bool, enrollments: bool) -> claims.MemberClaimsLoader:
+        """Member.claims' pages, with their lines and the members' enrolments in the same statement as asked.
+
+        One loader per combination, kept in __dict__ as the cached properties
+        are (release() empties it with them).
+        """
+        name = f"member_claims_{'lines' if lines else ''}_{'enrollments' if enrollments else ''}"
+        loader = self.__dict__.get(name)
+        if loader is None:
+            loader = self.__dict__[name] = self._made(claims.MemberClaimsLoader(
+                self.databases.planned_once("claims"), self.visible_organization_ids, self.claims_by_member_id,
+                lines=self.claim_lines_by_claim_id if lines else None,
+                enrollments=self.enrollments_by_member_id if enrollments else None))
+        return loader
 
     # ------------------------------------------------------------------ contracts source
 

@@ -113,5 +113,12 @@ async def test_every_reader_builds_the_rows_it_reads(databases: Any, builder: Bu
     assert [r for p in joined for r in p.rows] == sorted(want_claims.values(), key=lambda r: (r.member_id, -r.id))
     assert lines == {k: [want_lines[(k, n)] for n in (1, 2) if (k, n) in want_lines] for k in want_claims}
     assert sorted(len(v) for v in lines.values()) == [0, 2, 2, 2, 2, 2]
+    by_member = {m: sorted((r for r in want_enrollments.values() if r.member_id == m),
+                           key=lambda r: (r.coverage_start, r.id)) for m in ids}
+    for with_lines in (True, False):
+        found = await claims.member_claims(c, keys=keys, visible=None, lines=with_lines, enrollments=True)
+        assert [p.rows for p in found.pages] == [p.rows for p in plain]
+        assert found.lines == (lines if with_lines else None)
+        assert found.enrollments == by_member and found.schedule_token is not None
     assert await claims.lines_by_claim_ids(c, claim_ids=list(want_claims)) == sorted(want_lines.values(),
                                                                                     key=lambda r: (r.claim_id, r.line_no))
