@@ -138,3 +138,26 @@ def test_operation_labels_stay_a_small_fixed_set() -> None:
     assert observability.operation_label(None) == "anonymous"
     with pytest.raises(ValueError):
         observability.register_operation_names(['Bad"Name'])
+
+
+async def test_a_traced_loader_batches_and_counts_without_aiodataloaders_init() -> None:
+    # TracedLoader sets up what DataLoader.__init__ would (sources/observability.py says why it skips it).
+    from aiodataloader import DataLoader
+
+    class Doubler(observability.TracedLoader, DataLoader):
+        calls: list[list[int]] = []
+
+        async def batch_load_fn(self, keys: list[int]) -> list[int]:
+            self.calls.append(list(keys))
+            return [2 * k for k in keys]
+
+    before = observability.metrics.batch_size.labels("Doubler")._sum.get()
+    loader = Doubler()
+    assert await loader.load_many([1, 2, 1]) == [2, 4, 2]
+    assert await loader.load(2) == 4  # cached: no second batch
+    assert Doubler.calls == [[1, 2]]
+    assert observability.metrics.batch_size.labels("Doubler")._sum.get() == before + 2
+    with pytest.raises(TypeError, match="coroutine"):
+        class Blocking(observability.TracedLoader, DataLoader):
+            def batch_load_fn(self, keys: list[int]) -> list[int]:
+                return keys
