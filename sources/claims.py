@@ -8,7 +8,7 @@ visible ids fetched once per request from the members source.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Sequence
@@ -317,9 +317,8 @@ async def claim_pages_with_lines_by_member(
 #: A member_claims row: an enrolment and the schedule's token, a line, then the page's
 #: columns (_claim_pages_sql: k.ord, the claim's, total, rank, lim, after_cursor).
 #: Each part is NULL on the rows of the others; the names keep them apart.
-_MEMBER_CLAIMS_HEAD = ", ".join([f"NULL AS enrollment_{f}" for f in
-                                 ("id", "member_id", "organization_id", "plan_code", "coverage_start",
-                                  "coverage_end", "premium_paid", "status", "schedule_token")])
+_MEMBER_CLAIMS_HEAD = ", ".join(f"NULL AS enrollment_{name}"
+                                for name in [f.name for f in fields(EnrollmentRow)] + ["schedule_token"])
 _NO_LINE = ", ".join(f"NULL AS line_{c.strip()}" for c in _LINE_COLUMNS.split(","))
 _PAGE_WIDTH = 1 + _CLAIM_WIDTH + 4
 
