@@ -306,14 +306,6 @@ class MemberClaims:
     schedule_token: UUID | None  # the plans' version when enrolments were read (None: none read)
 
 
-async def claim_pages_with_lines_by_member(
-        pool: asyncpg.Pool, *, keys: Sequence[tuple[str, int, int | None]],
-        visible: list[str] | None) -> tuple[list[RowPage], dict[int, list[ClaimLineRow]]]:
-    """claim_pages_by_member, and the lines of every claim a page shows, in the same statement."""
-    found = await member_claims(pool, keys=keys, visible=visible, lines=True, enrollments=False)
-    return found.pages, found.lines
-
-
 #: A member_claims row: an enrolment and the schedule's token, a line, then the page's
 #: columns (_claim_pages_sql: k.ord, the claim's, total, rank, lim, after_cursor).
 #: Each part is NULL on the rows of the others; the names keep them apart.

@@ -1,6 +1,6 @@
 """A member's page of claims that selects their lines reads them in the page's own statement.
 
-sources/claims.py (claim_pages_with_lines_by_member) joins the lines of the
+sources/claims.py (member_claims) joins the lines of the
 claims a page shows; schema/prefetch.py uses it when the claims select
 `lines`. The answers must be those of reading the lines apart (the root
 `claims` list still does), through page sizes, cursors and two pages of

@@ -108,7 +108,9 @@ async def test_every_reader_builds_the_rows_it_reads(databases: Any, builder: Bu
     assert listed == [want_claims[k] for k in sorted(want_claims, reverse=True)]
     keys = [(member, 3, None) for member in ids]
     plain = await claims.claim_pages_by_member(c, keys=keys, visible=None)
-    joined, lines = await claims.claim_pages_with_lines_by_member(c, keys=keys, visible=None)
+    found = await claims.member_claims(c, keys=keys, visible=None, lines=True, enrollments=False)
+    joined, lines = found.pages, found.lines
+    assert found.enrollments is None
     assert [p.rows for p in plain] == [p.rows for p in joined]
     assert [r for p in joined for r in p.rows] == sorted(want_claims.values(), key=lambda r: (r.member_id, -r.id))
     assert lines == {k: [want_lines[(k, n)] for n in (1, 2) if (k, n) in want_lines] for k in want_claims}
