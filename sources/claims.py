@@ -100,7 +100,7 @@ _ENROLLMENT_COLUMNS = select_list(EnrollmentRow, """id, member_id, organization_
          ELSE 'ACTIVE' END AS status""")
 _LINE_COLUMNS = select_list(ClaimLineRow, "claim_id, line_no, enrollment_id, plan_code, benefit, amount, days, note")
 #: A claim's lines beside the claim's own columns: named apart from them.
-_JOINED_LINE_COLUMNS = ", ".join(f"l.{c.strip()} AS line_{c.strip()}" for c in _LINE_COLUMNS.split(","))
+_JOINED_LINE_COLUMNS = qualified(_LINE_COLUMNS, "l", "line_")
 _CLAIM_WIDTH, _ENROLLMENT_WIDTH, _LINE_WIDTH = width(ClaimRow), width(EnrollmentRow), width(ClaimLineRow)
 
 
@@ -383,7 +383,8 @@ async def member_claims(pool: asyncpg.Pool, *, keys: Sequence[tuple[str, int, in
 async def lines_by_claim_ids(pool: asyncpg.Pool, *, claim_ids: Sequence[int]) -> list[ClaimLineRow]:
     """Lines of claims the caller already holds (hence already visible), in line order."""
     rows = await pool.fetch(
-        f"""SELECT {_LINE_COLUMNS} FROM claims.claim_lines WHERE claim_id = ANY($1::bigint[]) ORDER BY claim_id, line_no""", list(claim_ids))
+        f"SELECT {_LINE_COLUMNS} FROM claims.claim_lines WHERE claim_id = ANY($1::bigint[]) ORDER BY claim_id, line_no",
+        list(claim_ids))
     return [_line(r) for r in rows]
 
 

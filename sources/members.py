@@ -204,8 +204,7 @@ class MemberPage:
 
 
 #: A member's employer and organization, after the member's own columns (_links reads them there).
-_LINK_COLUMNS = "".join(f", {t}.{c.strip()} AS {t}_{c.strip()}"
-                        for t, columns in (("e", _EMPLOYER_COLUMNS), ("o", _ORG_COLUMNS)) for c in columns.split(","))
+_LINK_COLUMNS = f", {qualified(_EMPLOYER_COLUMNS, 'e', 'e_')}, {qualified(_ORG_COLUMNS, 'o', 'o_')}"
 _LINK_JOINS = (" JOIN members.employers e ON e.id = m.employer_id"
                " JOIN members.organizations o ON o.id = m.organization_id")
 

@@ -39,9 +39,11 @@ def width(cls: type) -> int:
     return len(fields(cls))
 
 
-def qualified(columns: str, alias: str) -> str:
-    """A plain SELECT list (bare column names) with each column taken from table `alias`."""
-    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
+def qualified(columns: str, alias: str, prefix: str = "") -> str:
+    """A plain SELECT list (bare column names) with each column taken from table `alias`,
+    and named `prefix` + its name when a prefix is given (to keep it apart from another table's)."""
+    names = [c.strip() for c in columns.split(",")]
+    return ", ".join(f"{alias}.{n} AS {prefix}{n}" if prefix else f"{alias}.{n}" for n in names)
 
 
 def _top_level_items(columns: str) -> list[str]:
