@@ -5,9 +5,9 @@ arithmetic: a numeric's base-10000 digits into a Decimal (~730 ns a value),
 a timestamptz's microseconds since 2000 into a datetime (~560 ns). The text
 format hands the C constructors a string: Decimal(text) and
 datetime.fromisoformat(text) take ~300 ns and ~220 ns. A staff list reads
-~220 amounts and ~200 instants, so this is ~5 % of its gateway CPU
-(instructions per request under callgrind, README.md Benchmarks). asyncpg's
-own set_type_codec is the hook made for this.
+~220 amounts and ~200 instants: 1-3 % fewer instructions a staff list
+(bench/instructions.py; README.md, Benchmarks). asyncpg's own
+set_type_codec is the hook made for this.
 
 The values are equal to the binary codec's: a numeric keeps its scale
 (120.00 stays Decimal('120.00')), an instant is the same instant. Only an
