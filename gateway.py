@@ -98,14 +98,14 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def _remember_subtree_sizes(pool: Any) -> None:
-    """How large each organization's subtree is, for members pages (sources/members.py); a gateway starts
-    without it."""
+    """How large each organization's subtree is, for members pages (sources/member_page_shape.py); a gateway
+    starts without it."""
     import asyncpg
 
-    from sources.members import remember_subtree_sizes
+    from sources.member_page_shape import remember_tree_sizes
 
     try:
-        await remember_subtree_sizes(pool)
+        await remember_tree_sizes(pool)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:  # pages learn sizes as they go
         logging.getLogger("union_gateway.members").warning("subtree sizes not read at start-up: %s",
                                                            type(exc).__name__)

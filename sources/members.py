@@ -13,7 +13,9 @@ from typing import Sequence
 import asyncpg
 from aiodataloader import DataLoader
 
+from sources import member_page_shape
 from sources.bulk_load import prime_values
+from sources.member_page_shape import PageShape, page_scope
 from sources.observability import TracedLoader
 
 from sources.sql import Query
@@ -209,51 +211,6 @@ _LINK_JOINS = (" JOIN members.employers e ON e.id = m.employer_id"
                " JOIN members.organizations o ON o.id = m.organization_id")
 
 
-#: How many members the viewer saw under a page's organization when a page of it
-#: was last read, per process and per (viewer's organization, filter's
-#: organization). It only chooses the shape of list_members' statement, never
-#: which rows it returns: a stale size costs time, not correctness.
-_subtree_sizes: dict[tuple[str | None, str | None], int] = {}
-_SUBTREE_SIZES_KEPT = 100_000
-#: Up to this many members, a subtree's page is read organization by organization.
-SMALL_SUBTREE = 5_000
-#: Every organization's subtree size, read when the gateway starts
-#: (remember_subtree_sizes), so the first page of a grassroots union takes the
-#: right shape too. An id not in it is an organization made since, or none at
-#: all: small either way. None until read (the database was not there).
-_organization_sizes: dict[str, int] | None = None
-
-
-async def remember_subtree_sizes(pool: asyncpg.Pool) -> int:
-    """Read every organization's subtree size (one statement, at start-up); how many there are."""
-    global _organization_sizes
-    rows = await pool.fetch("SELECT o.id, coalesce(c.subtree_members, 0) AS size FROM members.organizations o"
-                            " LEFT JOIN members.organization_member_counts c ON c.organization_id = o.id")
-    _organization_sizes = {r["id"]: r["size"] for r in rows}
-    return len(rows)
-
-
-def _estimated_size(viewer: Viewer, where: MemberQuery) -> int | None:
-    """An upper bound of what the viewer sees of the page's subtree, from the start-up sizes; None if not read.
-
-    What a viewer sees under a filter lies in both subtrees, so the smaller
-    one bounds it (apart subtrees share nothing, but their sizes say so only
-    once a page has returned its own).
-    """
-    sizes = _organization_sizes
-    if sizes is None:
-        return None
-    scopes = (where.organization_id, None if viewer.sees_all else viewer.organization_id)
-    return min(sizes.get(o, 0) for o in scopes if o is not None)
-
-
-def _page_scope(viewer: Viewer, where: MemberQuery) -> str | None:
-    """The organization whose subtree bounds a members page: the filter's, else the viewer's."""
-    if where.organization_id is not None:
-        return where.organization_id
-    return None if viewer.sees_all else viewer.organization_id
-
-
 async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery, limit: int,
                        after_id: str | None, with_links: bool = False, with_total: bool = False) -> MemberPage:
     """One keyset page of visible members ordered by id, in one statement.
@@ -263,17 +220,10 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
     total comes along too when the counters can answer it (see count_members),
     on an empty page as well.
 
-    Two shapes, by how many members the viewer sees in the subtree the page
-    lies in. A large one (a district, the city) is read in id order, keeping
-    its members, until the page is full: a few hundred rows. A small one (a
-    grassroots union; a subtree apart from the viewer's) would make that walk
-    read nearly every member of the city to fill the page (250 to 600 ms at
-    1 000 000 members), so it is read one organization at a time on
-    (organization_id, id), at most a page from each. The planner cannot
-    choose between them itself: how many organizations a path prefix matches
-    is not known when it plans. The size comes from the counters, returned by
-    every page statement and remembered, so choosing costs no statement;
-    before a subtree's first page, the sizes read at start-up bound it.
+    Three statements return the same page; sources/member_page_shape.py
+    chooses the cheapest from the size of the subtree the page lies in, which
+    every page statement returns for the next page (so choosing costs no
+    statement), and from the tree's sizes read at start-up.
 
     The page size is written into the statement, not passed: with it, the
     statement has one best plan for any values, so the caller may have it
@@ -282,21 +232,20 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
     for a district's page at 1 000 000 members instead of 1.5).
     """
     q = Query()
-    scope = _page_scope(viewer, where)
-    size_key = (None if viewer.sees_all else viewer.organization_id, where.organization_id)
-    size = None
-    if scope is not None:
-        size = _subtree_sizes.get(size_key)
-        if size is None:
-            size = _estimated_size(viewer, where)
+    scope = page_scope(viewer, where.organization_id)
     total_sql = _counted_total_sql(q, viewer, where) if with_total else None
     size_sql = _visible_subtree_size_sql(q, viewer, where.organization_id) if scope is not None else None
     member_columns = qualified(_MEMBER_COLUMNS, "m")
-    if size is not None and size <= SMALL_SUBTREE:
+    shape = member_page_shape.choose(viewer, where.organization_id, limit)
+    if shape is PageShape.BY_ORGANIZATION and scope is not None:
         page_sql = _small_subtree_page(q, viewer, where, scope, limit, after_id, member_columns)
     else:
-        _member_filter(q, where)
-        _visible_orgs(q, viewer, "m.organization_id")
+        if shape is PageShape.WALK_HASHED:
+            _member_filter(q, where, subtree=False)
+            _in_subtrees_hashed(q, viewer, where.organization_id)
+        else:
+            _member_filter(q, where)
+            _visible_orgs(q, viewer, "m.organization_id")
         if after_id is not None:
             q.where(f"m.id > {q.arg(after_id)}")
         page_sql = f"SELECT {member_columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {int(limit)}"
@@ -310,9 +259,7 @@ async def list_members(pool: asyncpg.Pool, *, viewer: Viewer, where: MemberQuery
     rows = await pool.fetch(f"SELECT m.*{_LINK_COLUMNS if with_links else ''}, n.* FROM (SELECT {counts}) n"
                             f" LEFT JOIN LATERAL ({page_sql}) m ON true{links} ORDER BY m.id", *q.args)
     if size_sql is not None:
-        if len(_subtree_sizes) >= _SUBTREE_SIZES_KEPT:
-            _subtree_sizes.clear()
-        _subtree_sizes[size_key] = rows[0]["scope_size"]
+        member_page_shape.remember_seen(viewer, where.organization_id, rows[0]["scope_size"])
     total = rows[0]["total"] if total_sql is not None else None
     if rows[0]["id"] is None:
         rows = []  # the counts' row of an empty page
@@ -340,6 +287,26 @@ def _small_subtree_page(q: Query, viewer: Viewer, where: MemberQuery, scope: str
             f" WHERE so.path ~>=~ (SELECT path FROM members.organizations WHERE id = {scope_arg})"
             f" AND so.path ~<~ (SELECT left(path, -1) || '0' FROM members.organizations WHERE id = {scope_arg})"
             f"{visible} ORDER BY m.id LIMIT {lim}")
+
+
+def _in_subtrees_hashed(q: Query, viewer: Viewer, organization_id: str | None) -> None:
+    """Members `m` of the filter's subtree and of the viewer's, each as a hash of its organizations.
+
+    Written as `(... IN (...)) IS TRUE` so that PostgreSQL keeps it a hashed
+    subplan, built once and checked per row walked, instead of joining the
+    organizations first and sorting all their members (what it plans for a
+    semi-join when it cannot see how many organizations a path matches).
+    """
+    def hashed(lower: str, upper: str) -> None:
+        q.where(f"(m.organization_id IN (SELECT id FROM members.organizations"
+                f" WHERE path ~>=~ {lower} AND path ~<~ {upper})) IS TRUE")
+
+    if organization_id is not None:
+        scope = q.arg(organization_id)
+        hashed(f"(SELECT path FROM members.organizations WHERE id = {scope})",
+               f"(SELECT left(path, -1) || '0' FROM members.organizations WHERE id = {scope})")
+    if not viewer.sees_all:
+        hashed(q.arg(viewer.organization_path), q.arg(viewer.organization_path[:-1] + "0"))
 
 
 def _links(rows: Sequence[asyncpg.Record]) -> tuple[dict[str, EmployerRow], dict[str, OrganizationRow]]:

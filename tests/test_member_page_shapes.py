@@ -1,8 +1,8 @@
-"""list_members reads a small subtree organization by organization and a large one in id order: same pages either way.
+"""list_members reads a page in one of three shapes (sources/member_page_shape.py): same pages whichever.
 
-The shape is chosen from the subtree's size, remembered from the previous
-page; these tests force each shape and compare every page, cursor and
-filter, so a wrong bound of the path range or a lost visibility condition
+The shape is chosen from the subtree's sizes; these tests force each shape
+and compare every page, cursor and filter, so a wrong bound of the path
+range or a lost visibility condition
 shows as a different page.
 """
 from __future__ import annotations
@@ -13,9 +13,13 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from unittest import mock
+
 from commands.seed import seed_database
+from sources import member_page_shape as shapes
 from sources import members as source
 from sources.database import Databases, StatementCount
+from sources.member_page_shape import PageShape
 from sources.members import MemberQuery
 from sources.viewer import Viewer
 from sources.settings import Settings
@@ -58,15 +62,10 @@ def _viewer(org: asyncpg.Record) -> Viewer:
                   organization_path=org["path"])
 
 
-def _size_key(viewer: Viewer, where: MemberQuery) -> tuple[str | None, str | None]:
-    return (None if viewer.sees_all else viewer.organization_id, where.organization_id)
-
-
-async def _page(pool, viewer: Viewer, where: MemberQuery, *, small: bool, limit: int, after: str | None):
-    source._subtree_sizes.clear()
-    source._subtree_sizes[_size_key(viewer, where)] = 0 if small else source.SMALL_SUBTREE + 1
-    return await source.list_members(pool, viewer=viewer, where=where, limit=limit, after_id=after,
-                                     with_links=True, with_total=True)
+async def _page(pool, viewer: Viewer, where: MemberQuery, *, shape: PageShape, limit: int, after: str | None):
+    with mock.patch.object(shapes, "choose", lambda *args: shape):
+        return await source.list_members(pool, viewer=viewer, where=where, limit=limit, after_id=after,
+                                         with_links=True, with_total=True)
 
 
 def _cases(orgs):
@@ -96,109 +95,156 @@ def _cases(orgs):
 
 
 @pytest.mark.parametrize("limit", [1, 7, 51])
-async def test_both_shapes_give_the_same_pages_through_every_cursor(seeded, limit: int) -> None:
+async def test_every_shape_gives_the_same_pages_through_every_cursor(seeded, limit: int) -> None:
     pool, orgs, _ = seeded
     compared = 0
     for org, where in _cases(orgs):
         viewer = _viewer(org)
         after, pages = None, 0
         while True:
-            large = await _page(pool, viewer, where, small=False, limit=limit, after=after)
-            small = await _page(pool, viewer, where, small=True, limit=limit, after=after)
-            assert small.rows == large.rows, (org["id"], where, after)
-            assert (small.total, small.employers, small.organizations) == (
-                large.total, large.employers, large.organizations), (org["id"], where, after)
-            compared += len(large.rows)
+            probed = await _page(pool, viewer, where, shape=PageShape.WALK_PROBED, limit=limit, after=after)
+            for shape in (PageShape.WALK_HASHED, PageShape.BY_ORGANIZATION):
+                other = await _page(pool, viewer, where, shape=shape, limit=limit, after=after)
+                assert other.rows == probed.rows, (shape, org["id"], where, after)
+                assert (other.total, other.employers, other.organizations) == (
+                    probed.total, probed.employers, probed.organizations), (shape, org["id"], where, after)
+            compared += len(probed.rows)
             pages += 1
-            if len(large.rows) < limit or pages == 4:
+            if len(probed.rows) < limit or pages == 4:
                 break
-            after = large.rows[-1].id
+            after = probed.rows[-1].id
     assert compared > 0
 
 
-async def test_every_member_of_a_small_subtree_is_listed_once_and_none_outside(seeded) -> None:
+@pytest.mark.parametrize("shape", list(PageShape))
+async def test_every_member_of_a_subtree_is_listed_once_and_none_outside(seeded, shape: PageShape) -> None:
     pool, orgs, _ = seeded
     district = next(o for o in orgs if o["path"].count("/") == 3)
     expected = [r["id"] for r in await pool.fetch(
         """SELECT m.id FROM members.members m JOIN members.organizations o ON o.id = m.organization_id
            WHERE o.path LIKE $1 || '%' ORDER BY m.id""", district["path"])]
-    viewer, where = _viewer(orgs[0]), MemberQuery(organization_id=district["id"])
-    listed, after = [], None
-    while True:
-        page = await _page(pool, viewer, where, small=True, limit=50, after=after)
-        listed += [row.id for row in page.rows]
-        if len(page.rows) < 50:
-            break
-        after = page.rows[-1].id
-    assert listed == expected and len(expected) > 50
+    for viewer, where in ((_viewer(orgs[0]), MemberQuery(organization_id=district["id"])),
+                          (_viewer(district), MemberQuery())):
+        listed, after = [], None
+        while True:
+            page = await _page(pool, viewer, where, shape=shape, limit=50, after=after)
+            listed += [row.id for row in page.rows]
+            if len(page.rows) < 50:
+                break
+            after = page.rows[-1].id
+        assert listed == expected and len(expected) > 50
+
+
+async def test_the_hashed_walk_stays_a_walk_when_planned_once(seeded) -> None:
+    """The point of WALK_HASHED: planned for any district, PostgreSQL still walks the id index.
+
+    Written as a plain semi-join, the same condition is planned as a join from
+    the organizations, reading and sorting every member of the subtree.
+    """
+    pool, orgs, _ = seeded
+    district = next(o for o in orgs if o["path"].count("/") == 3)
+    statements: list[tuple[str, tuple]] = []
+
+    class Recording:
+        async def fetch(self, sql: str, *args):
+            statements.append((sql, args))
+            return await pool.fetch(sql, *args)
+
+    for viewer, where in ((_viewer(orgs[0]), MemberQuery(organization_id=district["id"])),
+                          (_viewer(district), MemberQuery())):
+        with mock.patch.object(shapes, "choose", lambda *args: PageShape.WALK_HASHED):
+            await source.list_members(Recording(), viewer=viewer, where=where, limit=51, after_id=None,
+                                      with_links=True, with_total=True)
+    async with pool.acquire() as conn:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        for number, (sql, args) in enumerate(statements):
+            await conn.execute(f"PREPARE page{number} AS {sql}")
+            values = ", ".join("'" + str(a).replace("'", "''") + "'" for a in args)
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN EXECUTE page{number}({values})"))
+            await conn.execute(f"DEALLOCATE page{number}")
+            assert "Index Scan using members_pkey on members m" in plan and "hashed SubPlan" in plan, plan
+        await conn.execute("RESET plan_cache_mode")
 
 
 async def test_the_size_is_learned_from_the_page_statement_itself(seeded) -> None:
     pool, orgs, _ = seeded
     grassroots = next(o for o in orgs if o["path"].count("/") == 4 and 0 < o["subtree_members"] < 50)
     viewer, where = _viewer(orgs[0]), MemberQuery(organization_id=grassroots["id"])
-    source._subtree_sizes.clear()
+    shapes._seen_sizes.clear()
     with StatementCount() as statements:
         page = await source.list_members(pool, viewer=viewer, where=where, limit=100, after_id=None,
                                          with_total=True)
         await asyncio.sleep(0)  # asyncpg reports statements with call_soon
     assert statements["members"] == 1
     assert page.total == grassroots["subtree_members"] == len(page.rows)
-    assert source._subtree_sizes[_size_key(viewer, where)] == grassroots["subtree_members"]
+    assert shapes._seen_sizes[(None, grassroots["id"])] == grassroots["subtree_members"]
 
 
 async def test_an_empty_page_still_carries_its_total_and_size(seeded) -> None:
     pool, orgs, _ = seeded
     districts = [o for o in orgs if o["path"].count("/") == 3]
     viewer, where = _viewer(districts[0]), MemberQuery(organization_id=districts[1]["id"])
-    source._subtree_sizes.clear()
+    shapes._seen_sizes.clear()
     with StatementCount() as statements:
         page = await source.list_members(pool, viewer=viewer, where=where, limit=10, after_id=None,
                                          with_links=True, with_total=True)
         await asyncio.sleep(0)
     assert statements["members"] == 1
     assert (page.rows, page.total, page.employers) == ([], 0, {})
-    assert source._subtree_sizes[_size_key(viewer, where)] == 0  # apart: the next page is read the small way
+    assert shapes._seen_sizes[(districts[0]["id"], districts[1]["id"])] == 0
+    # apart: the next page reads nothing, organization by organization
+    assert shapes.choose(viewer, where.organization_id, 10) is PageShape.BY_ORGANIZATION
 
 
 async def test_start_up_sizes_choose_the_shape_of_a_first_page(seeded, monkeypatch) -> None:
     pool, orgs, _ = seeded
-    monkeypatch.setattr(source, "SMALL_SUBTREE", 100)  # the seeded city is small: make districts large
-    await source.remember_subtree_sizes(pool)
-    shapes: list[str] = []
-    small_page = source._small_subtree_page
+    await shapes.remember_tree_sizes(pool)
+    chosen: list[PageShape] = []
+    choose = shapes.choose
 
-    def spy(*args, **kwargs):
-        shapes.append("small")
-        return small_page(*args, **kwargs)
+    def spy(*args):
+        chosen.append(choose(*args))
+        return chosen[-1]
 
-    monkeypatch.setattr(source, "_small_subtree_page", spy)
+    monkeypatch.setattr(shapes, "choose", spy)
     city = orgs[0]
-    district = next(o for o in orgs if o["path"].count("/") == 3 and o["subtree_members"] > 100)
-    union = next(o for o in orgs if o["path"].startswith(district["path"]) and 0 < o["subtree_members"] <= 100)
+    district = max((o for o in orgs if o["path"].count("/") == 3), key=lambda o: o["subtree_members"])
+    union = next(o for o in orgs if o["path"].startswith(district["path"]) and o["path"].count("/") == 4
+                 and 0 < o["subtree_members"] <= 20)
 
-    async def shape(viewer_org, organization_id: str | None) -> str:
-        source._subtree_sizes.clear()  # nothing learned yet: the first page of its subtree
-        shapes.clear()
+    async def shape(viewer_org, organization_id: str | None) -> PageShape:
+        shapes._seen_sizes.clear()  # nothing learned yet: the first page of its subtree
+        chosen.clear()
         await source.list_members(pool, viewer=_viewer(viewer_org), where=MemberQuery(organization_id=organization_id),
                                   limit=5, after_id=None)
-        return shapes[0] if shapes else "large"
+        return chosen[0]
 
-    assert await shape(city, union["id"]) == "small"
-    assert await shape(city, district["id"]) == "large"
-    assert await shape(district, union["id"]) == "small"  # the filter's subtree bounds what is seen
-    assert await shape(union, district["id"]) == "small"  # and so does the viewer's
-    assert await shape(union, None) == "small"
-    assert await shape(city, "NO-SUCH-ORG") == "small"  # unknown at start-up: new, or none; nothing to walk
+    assert await shape(city, union["id"]) is PageShape.BY_ORGANIZATION
+    assert await shape(city, district["id"]) is PageShape.WALK_HASHED
+    assert await shape(district, None) is PageShape.WALK_HASHED
+    assert await shape(district, union["id"]) is PageShape.BY_ORGANIZATION  # the filter's subtree bounds it
+    assert await shape(union, district["id"]) is PageShape.BY_ORGANIZATION  # and so does the viewer's
+    assert await shape(union, None) is PageShape.BY_ORGANIZATION
+    assert await shape(city, "NO-SUCH-ORG") is PageShape.BY_ORGANIZATION  # unknown at start-up: nothing to walk
+    assert await shape(city, None) is PageShape.WALK_PROBED  # the whole city: nothing to look up
 
 
 async def test_the_gateway_reads_the_sizes_when_it_starts(seeded, tmp_path) -> None:
     pool, orgs, url = seeded
-    source._organization_sizes = None
-    expected = {r["id"]: r["size"] for r in await pool.fetch(
+    shapes._tree = None
+    expected = await pool.fetch(
         """SELECT o.id, (SELECT count(*) FROM members.members m JOIN members.organizations x ON x.id = m.organization_id
-                         WHERE x.path LIKE o.path || '%') AS size FROM members.organizations o""")}
+                         WHERE x.path LIKE o.path || '%') AS members,
+                        (SELECT count(*) FROM members.organizations x WHERE x.path LIKE o.path || '%') AS organizations
+           FROM members.organizations o""")
     settings = Settings(database_url=url, home=tmp_path / "home", _env_file=None)
     async with gateway(settings, {s: url for s in SOURCES}):
-        assert source._organization_sizes == expected
-    assert 0 in expected.values()  # organizations without members are known too
+        tree = shapes._tree
+        assert tree is not None
+        assert tree.members == {r["id"]: r["members"] for r in expected}
+        assert tree.organizations == {r["id"]: r["organizations"] for r in expected}
+        assert tree.total == await pool.fetchval("SELECT count(*) FROM members.members") == 1200
+    assert 0 in tree.members.values()  # organizations without members are known too
+    # The neighbour '/c/d/G0/' sorts right after '/c/d/G/': it is not in G's subtree.
+    grassroots = next(o for o in orgs if any(x["id"] == o["id"] + "0" for x in orgs))
+    assert tree.organizations[grassroots["id"]] == 1
