@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sources.api_keys import KeyAuthenticator
-from sources.members import SMALL_SUBTREE  # the gateway's own threshold
+from sources.member_page_shape import PageShape, cheapest  # the gateway's own choice
 
 TWO_PLACES = Decimal("0.01")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -98,7 +98,7 @@ class Floor:
         self.url = url
         self.insurance_url = insurance_url
         self.counter = StatementCounter(os.environ.get("FLOOR_STATS_DIR"))
-        self.subtree_sizes: dict[str, int] = {}
+        self.page_shapes: dict[str, PageShape] = {}
 
     @property
     def statements(self) -> int:
@@ -212,9 +212,10 @@ class Floor:
         }
 
     async def staff_list(self, district: str) -> dict:
-        if district not in self.subtree_sizes:  # once per district and process, as the gateway learns it
-            self.subtree_sizes[district] = await self.fetch_size(district)
-        if self.subtree_sizes[district] <= SMALL_SUBTREE:
+        if district not in self.page_shapes:  # once per district and process, as the gateway reads it at start-up
+            self.page_shapes[district] = await self.fetch_shape(district)
+        shape = self.page_shapes[district]
+        if shape is PageShape.BY_ORGANIZATION:
             # The gateway's shape for a small subtree (sources/members.py): each
             # organization's first members on (organization_id, id), merged.
             rows = await self.fetch(
@@ -233,28 +234,44 @@ class Floor:
                    JOIN members.organizations o ON o.id = m.organization_id
                    ORDER BY m.id""", district)
         else:
-            rows = await self.large_subtree_page(district)
+            rows = await self.walked_page(district, hashed=shape is PageShape.WALK_HASHED)
         return await self.staff_page(rows)
 
-    async def fetch_size(self, district: str) -> int:
-        rows = await self.fetch("SELECT subtree_members FROM members.organization_member_counts"
-                                " WHERE organization_id = $1", district)
-        return rows[0]["subtree_members"] if rows else 0
+    async def fetch_shape(self, district: str) -> PageShape:
+        row = (await self.fetch(
+            """SELECT coalesce((SELECT subtree_members FROM members.organization_member_counts
+                                WHERE organization_id = $1), 0) AS members,
+                      (SELECT count(*) FROM members.organizations s, members.organizations d
+                       WHERE d.id = $1 AND s.path ~>=~ d.path AND s.path ~<~ (left(d.path, -1) || '0'))
+                          AS organizations,
+                      (SELECT coalesce(sum(c.subtree_members), 0)::bigint FROM members.organization_member_counts c
+                       JOIN members.organizations o ON o.id = c.organization_id WHERE o.parent_id IS NULL) AS total
+            """, district))[0]
+        return cheapest(members=row["members"], organizations=row["organizations"], total=row["total"], limit=51)
 
-    async def large_subtree_page(self, district: str) -> list[asyncpg.Record]:
-        # The gateway's shape for a large subtree: a walk in id order until the page is
-        # full, links joined after the LIMIT, the total from the counters (counting a
-        # district's rows took seconds at 1 000 000 members).
+    async def walked_page(self, district: str, *, hashed: bool) -> list[asyncpg.Record]:
+        # The gateway's walks in id order until the page is full, links joined after
+        # the LIMIT, the total from the counters (counting a district's rows took
+        # seconds at 1 000 000 members). Hashed: the subtree's organizations kept in
+        # a hash (sources/members.py says why IS TRUE); else each member's probed.
+        if hashed:
+            subtree = """(m.organization_id IN (
+                       SELECT id FROM members.organizations
+                       WHERE path ~>=~ (SELECT path FROM members.organizations WHERE id = $1)
+                         AND path ~<~ (SELECT left(path, -1) || '0' FROM members.organizations WHERE id = $1)
+                   )) IS TRUE"""
+        else:
+            subtree = """m.organization_id IN (
+                       SELECT id FROM members.organizations
+                       WHERE path LIKE (SELECT path FROM members.organizations WHERE id = $1) || '%')"""
         return await self.fetch(
-            """SELECT m.id, m.name, e.id AS employer_id, e.name AS employer_name, o.id AS org_id,
+            f"""SELECT m.id, m.name, e.id AS employer_id, e.name AS employer_name, o.id AS org_id,
                       o.name AS org_name, t.total
                FROM (SELECT coalesce((SELECT c.subtree_members FROM members.organization_member_counts c
                                       WHERE c.organization_id = $1), 0) AS total) t
                CROSS JOIN LATERAL (
                    SELECT m.id, m.name, m.employer_id, m.organization_id FROM members.members m
-                   WHERE m.organization_id IN (
-                       SELECT id FROM members.organizations
-                       WHERE path LIKE (SELECT path FROM members.organizations WHERE id = $1) || '%')
+                   WHERE {subtree}
                    ORDER BY m.id LIMIT 50) m
                JOIN members.employers e ON e.id = m.employer_id
                JOIN members.organizations o ON o.id = m.organization_id
