@@ -263,7 +263,8 @@ class Floor:
         else:
             subtree = """m.organization_id IN (
                        SELECT id FROM members.organizations
-                       WHERE path LIKE (SELECT path FROM members.organizations WHERE id = $1) || '%')"""
+                       WHERE path ~>=~ (SELECT path FROM members.organizations WHERE id = $1)
+                         AND path ~<~ (SELECT left(path, -1) || '0' FROM members.organizations WHERE id = $1))"""
         return await self.fetch(
             f"""SELECT m.id, m.name, e.id AS employer_id, e.name AS employer_name, o.id AS org_id,
                       o.name AS org_name, t.total

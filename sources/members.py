@@ -94,13 +94,25 @@ def _visible_orgs(q: Query, viewer: Viewer, column: str) -> None:
         q.where(f"{column} IN (SELECT id FROM members.organizations WHERE path LIKE {q.arg(viewer.path_pattern)})")
 
 
+def _under(column: str, organization: str) -> str:
+    """`column` (an organizations path) lies at or under the organization whose id is the placeholder `organization`.
+
+    The subtree of P is one range of the path index: every path under P
+    starts with P, which ends in '/', so it lies in [P, P without its '/'
+    followed by '0'), '0' being the character after '/'. Exact for any id,
+    where `LIKE path || '%'` would take a '_' or '%' in an id for a wildcard.
+    """
+    return (f"{column} ~>=~ (SELECT path FROM members.organizations WHERE id = {organization})"
+            f" AND {column} ~<~ (SELECT left(path, -1) || '0' FROM members.organizations WHERE id = {organization})")
+
+
 def _member_filter(q: Query, f: MemberQuery, *, subtree: bool = True) -> None:
     """`f`'s conditions on members `m`; subtree=False leaves the organization's subtree to the caller."""
     if f.organization_id is not None and subtree:
         # The organization and everything under it: a district's staff list
         # is the district's members, not only those filed at the district itself.
-        q.where(f"m.organization_id IN (SELECT id FROM members.organizations WHERE path LIKE "
-                f"(SELECT path || '%' FROM members.organizations WHERE id = {q.arg(f.organization_id)}))")
+        q.where(f"m.organization_id IN (SELECT id FROM members.organizations"
+                f" WHERE {_under('path', q.arg(f.organization_id))})")
     if f.employer_id is not None:
         q.where(f"m.employer_id = {q.arg(f.employer_id)}")
     if f.name_contains:
@@ -146,7 +158,7 @@ async def visible_organization_ids(pool: asyncpg.Pool, *, viewer: Viewer) -> lis
 async def subtree_organization_ids(pool: asyncpg.Pool, *, organization_id: str, viewer: Viewer) -> list[str]:
     """The visible organizations at or under `organization_id` (empty when it is unknown or out of scope)."""
     q = Query()
-    q.where(f"path LIKE (SELECT path || '%' FROM members.organizations WHERE id = {q.arg(organization_id)})")
+    q.where(_under("path", q.arg(organization_id)))
     if not viewer.sees_all:
         q.where(f"path LIKE {q.arg(viewer.path_pattern)}")
     return list(await pool.fetchval(
@@ -271,9 +283,7 @@ def _small_subtree_page(q: Query, viewer: Viewer, where: MemberQuery, scope: str
                         after_id: str | None, member_columns: str) -> str:
     """A page of a small subtree: each organization's first members on (organization_id, id), merged.
 
-    The subtree's organizations are one range of the path index: every path
-    under P starts with P, which ends in '/', so it lies in [P, P without
-    its '/' followed by '0'), '0' being the character after '/'.
+    The subtree's organizations are one range of the path index (_under).
     """
     _member_filter(q, where, subtree=False)
     if after_id is not None:
@@ -284,9 +294,7 @@ def _small_subtree_page(q: Query, viewer: Viewer, where: MemberQuery, scope: str
     visible = "" if viewer.sees_all else f" AND so.path LIKE {q.arg(viewer.path_pattern)}"
     return (f"SELECT m.* FROM members.organizations so CROSS JOIN LATERAL"
             f" (SELECT {member_columns} FROM members.members m {q.where_sql} ORDER BY m.id LIMIT {lim}) m"
-            f" WHERE so.path ~>=~ (SELECT path FROM members.organizations WHERE id = {scope_arg})"
-            f" AND so.path ~<~ (SELECT left(path, -1) || '0' FROM members.organizations WHERE id = {scope_arg})"
-            f"{visible} ORDER BY m.id LIMIT {lim}")
+            f" WHERE {_under('so.path', scope_arg)}{visible} ORDER BY m.id LIMIT {lim}")
 
 
 def _in_subtrees_hashed(q: Query, viewer: Viewer, organization_id: str | None) -> None:
@@ -297,16 +305,14 @@ def _in_subtrees_hashed(q: Query, viewer: Viewer, organization_id: str | None) -
     organizations first and sorting all their members (what it plans for a
     semi-join when it cannot see how many organizations a path matches).
     """
-    def hashed(lower: str, upper: str) -> None:
-        q.where(f"(m.organization_id IN (SELECT id FROM members.organizations"
-                f" WHERE path ~>=~ {lower} AND path ~<~ {upper})) IS TRUE")
+    def hashed(organizations: str) -> None:
+        q.where(f"(m.organization_id IN (SELECT id FROM members.organizations WHERE {organizations})) IS TRUE")
 
     if organization_id is not None:
-        scope = q.arg(organization_id)
-        hashed(f"(SELECT path FROM members.organizations WHERE id = {scope})",
-               f"(SELECT left(path, -1) || '0' FROM members.organizations WHERE id = {scope})")
+        hashed(_under("path", q.arg(organization_id)))
     if not viewer.sees_all:
-        hashed(q.arg(viewer.organization_path), q.arg(viewer.organization_path[:-1] + "0"))
+        hashed(f"path ~>=~ {q.arg(viewer.organization_path)}"
+               f" AND path ~<~ {q.arg(viewer.organization_path[:-1] + '0')}")
 
 
 def _links(rows: Sequence[asyncpg.Record]) -> tuple[dict[str, EmployerRow], dict[str, OrganizationRow]]:

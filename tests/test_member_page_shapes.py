@@ -27,6 +27,7 @@ from tests import pg
 from tests.gql import gateway
 
 SOURCES = ("members", "claims", "contracts", "recruitment", "simulator")
+WILD = ("ORG_WILD", "ORGxWILD")
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -39,12 +40,19 @@ async def seeded(pg_admin_url: str, pg_template: str):
     # '/c/d/G/'), holding one of its members: the first path outside G's range.
     grassroots, parent = await conn.fetchrow(
         """SELECT o.id, o.parent_id FROM members.organizations o JOIN members.organization_member_counts c
-           ON c.organization_id = o.id WHERE o.level = 'GRASSROOTS' AND c.members >= 3 ORDER BY o.id LIMIT 1""")
+           ON c.organization_id = o.id WHERE o.level = 'GRASSROOTS' AND c.members >= 5 ORDER BY o.id LIMIT 1""")
     await conn.execute("INSERT INTO members.organizations (id, name, level, parent_id) VALUES ($1, '邻厂工会', "
                        "'GRASSROOTS', $2)", grassroots + "0", parent)
+    # Ids may hold LIKE's wildcards: 'ORG_WILD' must not take in its sibling 'ORGxWILD'.
+    for wild in WILD:
+        await conn.execute("INSERT INTO members.organizations (id, name, level, parent_id) VALUES ($1, $1, "
+                           "'GRASSROOTS', $2)", wild, parent)
     await conn.execute("SELECT members.refresh_organization_paths()")  # what every write of the tree does
     await conn.execute("UPDATE members.members SET organization_id = $1 WHERE id = (SELECT min(id) FROM "
                        "members.members WHERE organization_id = $2)", grassroots + "0", grassroots)
+    for wild in WILD:
+        await conn.execute("UPDATE members.members SET organization_id = $1 WHERE id = (SELECT max(id) FROM "
+                           "members.members WHERE organization_id = $2)", wild, grassroots)
     await conn.close()
     databases = await Databases({s: url for s in SOURCES if s != "simulator"}).open(min_size=1, max_size=2)
     pool = databases.members  # its connections count statements
@@ -133,6 +141,21 @@ async def test_every_member_of_a_subtree_is_listed_once_and_none_outside(seeded,
                 break
             after = page.rows[-1].id
         assert listed == expected and len(expected) > 50
+
+
+async def test_an_id_with_like_wildcards_is_its_own_subtree(seeded) -> None:
+    pool, orgs, _ = seeded
+    city = _viewer(orgs[0])
+    own = await pool.fetchval("SELECT id FROM members.members WHERE organization_id = 'ORG_WILD'")
+    where = MemberQuery(organization_id="ORG_WILD")
+    for shape in PageShape:
+        page = await _page(pool, city, where, shape=shape, limit=10, after=None)
+        assert [row.id for row in page.rows] == [own], shape
+    # A filter the counters cannot answer is counted from the rows, under the same subtree condition.
+    gender = await pool.fetchval("SELECT gender FROM members.members WHERE id = $1", own)
+    assert await source.count_members(pool, viewer=city, where=MemberQuery(organization_id="ORG_WILD",
+                                                                           gender=gender)) == 1
+    assert await source.subtree_organization_ids(pool, organization_id="ORG_WILD", viewer=city) == ["ORG_WILD"]
 
 
 async def test_the_hashed_walk_stays_a_walk_when_planned_once(seeded) -> None:
@@ -234,8 +257,8 @@ async def test_the_gateway_reads_the_sizes_when_it_starts(seeded, tmp_path) -> N
     shapes._tree = None
     expected = await pool.fetch(
         """SELECT o.id, (SELECT count(*) FROM members.members m JOIN members.organizations x ON x.id = m.organization_id
-                         WHERE x.path LIKE o.path || '%') AS members,
-                        (SELECT count(*) FROM members.organizations x WHERE x.path LIKE o.path || '%') AS organizations
+                         WHERE starts_with(x.path, o.path)) AS members,
+                        (SELECT count(*) FROM members.organizations x WHERE starts_with(x.path, o.path)) AS organizations
            FROM members.organizations o""")
     settings = Settings(database_url=url, home=tmp_path / "home", _env_file=None)
     async with gateway(settings, {s: url for s in SOURCES}):
