@@ -14,18 +14,20 @@ already has: no statement is spent on choosing.
   subtree: the shape for a grassroots union, whose members are one in
   hundreds of the city's, so that a walk would pass over nearly all of them.
 - WALK_HASHED: members in id order, kept when their organization is in a
-  hash of the subtree's organizations, built first from the path index.
-  The shape for a district at 10 000 members (0.03 to 0.2 ms of the
-  server's CPU, against 0.3 to 1.3 ms organization by organization).
+  hash of the subtree's organizations, built first from the path index
+  (which carries their ids: migrations/members/004). The shape for a district
+  at 10 000 members (0.03 to 0.2 ms of the server's CPU, against 0.3 to 1.3
+  ms organization by organization), and at 1 000 000 for one of ~2 000
+  organizations.
 - WALK_PROBED: members in id order, each one's organization looked up as it
   comes. It costs more a row walked than the hash, but nothing before the
-  first: the shape for a district of thousands of organizations (at 1 000 000
-  members, 4 400 organizations: 0.3 ms, against 1.0 ms hashed).
+  first: the shape for a district of 4 400 organizations at 1 000 000
+  members (0.25 ms, against 0.65 hashed).
 
 The costs below count rows a walk passes over, and were measured on the bench
 data at 10 000 and at 1 000 000 members (server CPU a page, planned once):
 reading a row organization by organization costs about 4 walked rows, putting
-an organization in the hash 1.5, and looking one up for a walked row 9. A walk
+an organization in the hash 1, and looking one up for a walked row 7. A walk
 is estimated to pass over page × all members ÷ subtree members rows: member
 ids are given out in order of joining, not by organization. A wrong estimate
 costs time, never rows: every shape returns the same page.
@@ -48,8 +50,8 @@ class PageShape(enum.Enum):
 
 #: Relative costs, in rows passed over by a walk (see the module docstring).
 ROW_READ_BY_ORGANIZATION = 4
-ORGANIZATION_HASHED = 1.5
-ROW_PROBED = 9
+ORGANIZATION_HASHED = 1
+ROW_PROBED = 7
 #: Without the start-up sizes (the database was not there): subtrees up to
 #: this many members are read organization by organization, larger ones probed.
 SMALL_SUBTREE = 5_000
