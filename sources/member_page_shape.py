@@ -133,7 +133,7 @@ def choose(viewer: Viewer, organization_id: str | None, limit: int) -> PageShape
         if seen is not None and seen <= SMALL_SUBTREE:
             return PageShape.BY_ORGANIZATION
         return PageShape.WALK_PROBED
-    scopes = [(tree.estimate(o)) for o in (organization_id, None if viewer.sees_all else viewer.organization_id)
+    scopes = [tree.estimate(o) for o in (organization_id, None if viewer.sees_all else viewer.organization_id)
               if o is not None]
     members, organizations = min(scopes)
     if seen is not None:
