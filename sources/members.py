@@ -106,6 +106,11 @@ def _under(column: str, organization: str) -> str:
             f" AND {column} ~<~ (SELECT left(path, -1) || '0' FROM members.organizations WHERE id = {organization})")
 
 
+def _under_path(q: Query, column: str, path: str) -> str:
+    """`column` lies at or under the organization at `path`: _under's range, from a path already known."""
+    return f"{column} ~>=~ {q.arg(path)} AND {column} ~<~ {q.arg(path[:-1] + '0')}"
+
+
 def _member_filter(q: Query, f: MemberQuery, *, subtree: bool = True) -> None:
     """`f`'s conditions on members `m`; subtree=False leaves the organization's subtree to the caller."""
     if f.organization_id is not None and subtree:
@@ -311,8 +316,7 @@ def _in_subtrees_hashed(q: Query, viewer: Viewer, organization_id: str | None) -
     if organization_id is not None:
         hashed(_under("path", q.arg(organization_id)))
     if not viewer.sees_all:
-        hashed(f"path ~>=~ {q.arg(viewer.organization_path)}"
-               f" AND path ~<~ {q.arg(viewer.organization_path[:-1] + '0')}")
+        hashed(_under_path(q, "path", viewer.organization_path))
 
 
 def _links(rows: Sequence[asyncpg.Record]) -> tuple[dict[str, EmployerRow], dict[str, OrganizationRow]]:
